@@ -1,0 +1,134 @@
+"""Events in, replies and effects out: the engine's vocabulary, as frozen dataclasses.
+
+Replies carry text in the course's small markup (``**bold**``, `` `code` ``, fenced code blocks,
+``| a | b |`` tables) already in the learner's language; each renderer (terminal, Telegram) turns one
+reply into one output call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dialogs.evaluation import CheckSpec, EvalOutcome
+
+# --------------------------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class Start:
+    """/start, or the first contact."""
+
+
+@dataclass(frozen=True)
+class Text:
+    """Anything typed that is not a command: an answer, a 'go', code..."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # without the slash, lower case
+    args: str = ""
+
+
+@dataclass(frozen=True)
+class Press:
+    """A button press. ``seq`` is the state version the button was made for (stale check)."""
+
+    action: str
+    arg: str = ""
+    seq: int | None = None
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    request: str
+    outcome: EvalOutcome
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """A sticker, photo, voice note... something we cannot read as an answer."""
+
+    what: str
+
+
+Event = Start | Text | Command | Press | EvalResult | Unsupported
+
+# -------------------------------------------------------------------------------------------- replies
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    action: str
+    arg: str = ""
+
+
+@dataclass(frozen=True)
+class Say:
+    """A message. ``anchor`` names it so that a later ``Edit`` can change it (question messages)."""
+
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    anchor: str | None = None
+    seq: int = 0  # the state version buttons are made for
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Change an anchored message (e.g. show the chosen answer and drop its keyboard)."""
+
+    anchor: str
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    seq: int = 0
+
+
+@dataclass(frozen=True)
+class Photo:
+    path: str
+    caption: str = ""
+
+
+Reply = Say | Edit | Photo
+
+# -------------------------------------------------------------------------------------------- effects
+
+
+@dataclass(frozen=True)
+class LogAnswer:
+    step: str
+    answer: str
+    verdict: str  # "right", "partial", "wrong", "revealed", "error"...
+    correct: bool
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Evaluate:
+    request: str
+    code: str
+    checks: tuple[CheckSpec, ...]
+
+
+@dataclass(frozen=True)
+class SectionDone:
+    section: str
+
+
+@dataclass(frozen=True)
+class Quit:
+    """The learner asked to leave (terminal)."""
+
+
+Effect = LogAnswer | Evaluate | SectionDone | Quit
+
+
+@dataclass(frozen=True)
+class Turn:
+    state: Any  # LearnerState (kept Any here to avoid an import cycle)
+    replies: tuple[Reply, ...] = ()
+    effects: tuple[Effect, ...] = field(default_factory=tuple)

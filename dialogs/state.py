@@ -1,0 +1,72 @@
+"""The learner's state: one small, versioned, JSON-serialisable record."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+STATE_VERSION = 1
+
+Phase = Literal[
+    "new",  # never greeted
+    "map",  # the course map was shown; waiting for "go"
+    "explain",  # an explanation is on screen; waiting for "go"
+    "question",  # a question is asked; waiting for an answer
+    "retry",  # a wrong answer; waiting for another try or "show me"
+    "evaluating",  # code sent to the sandbox; waiting for its result
+    "section_end",  # the section's flashcards are on screen; waiting for "go"
+    "done",  # the course is finished
+]
+
+
+@dataclass(frozen=True)
+class LearnerState:
+    version: int = STATE_VERSION
+    lang: str = "en"
+    lang_chosen: bool = False
+    phase: Phase = "new"
+    section: str | None = None
+    step: str | None = None
+    seq: int = 0  # bumped on every change of step/phase: buttons carry it (stale button check)
+    attempts: int = 0  # wrong attempts at the current question
+    hints: int = 0  # hints shown for the current code task
+    selected: tuple[int, ...] = ()  # options toggled so far (multi-select buttons)
+    judged: tuple[int, ...] = ()  # statements judged one by one so far: -1 unknown, 0 false, 1 true
+    done_sections: tuple[str, ...] = ()
+    recent: tuple[str, ...] = ()  # step ids completed since the last recap
+    pending: str | None = None  # evaluation request id we are waiting for
+    confirm_reset: bool = False
+    evals: int = 0  # counter used to make evaluation request ids
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("selected", "judged", "done_sections", "recent"):
+            data[key] = list(data[key])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LearnerState:
+        data = migrate(dict(data))
+        known = {f for f in cls.__dataclass_fields__}
+        clean = {k: v for k, v in data.items() if k in known}
+        for key in ("selected", "judged", "done_sections", "recent"):
+            if key in clean:
+                clean[key] = tuple(clean[key])
+        return cls(**clean)
+
+    def moved(self, **changes: Any) -> LearnerState:
+        """A new state at a new version (old buttons become stale)."""
+        return replace(self, seq=self.seq + 1, **changes)
+
+    def but(self, **changes: Any) -> LearnerState:
+        return replace(self, **changes)
+
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Bring an older stored state up to STATE_VERSION (one entry per version bump)."""
+    version = int(data.get("version", 1))
+    if version > STATE_VERSION:
+        raise ValueError(f"state version {version} is newer than this program ({STATE_VERSION})")
+    # Step/section id renames go here as {old: new} maps, e.g. RENAMED_STEPS = {...}.
+    data["version"] = STATE_VERSION
+    return data
