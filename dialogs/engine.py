@@ -212,6 +212,11 @@ class Engine:
             return self._reveal(s, step, out)
         if p.action == "hint":
             return self._hint(s, step, out)
+        if isinstance(step, Choice) and p.action == "submit":
+            if not s.selected:
+                out.say(self.t(s, "pick_first"))
+                return s
+            return self._answer_choice(s, step, s.selected, out)
         try:
             arg = int(p.arg.split(":")[0])
         except ValueError:
@@ -225,11 +230,6 @@ class Engine:
             out.replies.append(Edit(self._anchor(s), self._question_text(s, step),
                                     self._question_buttons(s, step), s.seq))
             return s
-        if isinstance(step, Choice) and p.action == "submit":
-            if not s.selected:
-                out.say(self.t(s, "pick_first"))
-                return s
-            return self._answer_choice(s, step, s.selected, out)
         if isinstance(step, Predict) and p.action == "pick" and 0 <= arg < len(step.options):
             return self._answer_predict(s, step, step.options[arg], out)
         if isinstance(step, Statements) and p.action == "judge" and 0 <= arg < len(step.statements):

@@ -1,0 +1,1 @@
+"""The imperative shell of Autograd Tutor: configuration, storage, sandbox, terminal and Telegram."""

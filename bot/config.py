@@ -1,0 +1,44 @@
+"""Settings from the environment and ``.env`` (pydantic-settings). Documented in ``.env.example``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dialogs.course import default_content_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_file_base_url: str = "https://api.telegram.org/file/bot"
+    webhook_url: str | None = None
+    port: int = 8443
+    data_dir: Path = ROOT / "data"
+    database_url: str | None = None
+    content_dir: Path = Field(default_factory=default_content_dir)
+    sandbox_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    sandbox_wall_seconds: float = Field(default=5.0, gt=0)
+    sandbox_memory_mb: int = Field(default=1024, ge=64)
+    sandbox_output_bytes: int = Field(default=65536, ge=1024)
+    log_level: str = "INFO"
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'tutor.db'}"
+
+    @property
+    def token(self) -> str | None:
+        if self.telegram_bot_token is None:
+            return None
+        value = self.telegram_bot_token.get_secret_value().strip()
+        return value or None

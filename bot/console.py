@@ -1,0 +1,147 @@
+"""The terminal chat: the same engine and database as Telegram, rendered as plain text.
+
+Reads lines from stdin (a TTY or a pipe). Enter continues; answers are typed; a code task reads a
+multi-line entry ended by a line ``EOF`` or by two empty lines. Ctrl-C, Ctrl-D and EOF exit cleanly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from bot.service import Tutor
+from dialogs import markup
+from dialogs.messages import Command, Edit, Event, Photo, Quit, Reply, Say, Start, Text
+
+WIDTH = 100
+
+
+class Style:
+    def __init__(self, color: bool) -> None:
+        self.color = color
+
+    def bold(self, text: str) -> str:
+        return f"\033[1m{text}\033[0m" if self.color else text
+
+    def code(self, text: str) -> str:
+        return f"\033[36m{text}\033[0m" if self.color else text
+
+    def dim(self, text: str) -> str:
+        return f"\033[2m{text}\033[0m" if self.color else text
+
+
+def render(text: str, style: Style) -> str:
+    """Markup -> terminal text: bold/colour when a colour TTY, code blocks behind a gutter."""
+    out: list[str] = []
+    for block in markup.parse(text):
+        if isinstance(block, markup.Para):
+            out.append("".join(
+                style.bold(t) if kind == "bold" else style.code(t) if kind == "code" else t
+                for kind, t in markup.inline(block.text)))
+        elif isinstance(block, markup.CodeBlock):
+            out.append("\n".join(style.code("  │ ") + line for line in block.code.split("\n")))
+        else:
+            out.append("\n".join("  " + line for line in markup.table_lines(block.rows)))
+    return "\n\n".join(out)
+
+
+def parse_line(line: str) -> Event:
+    stripped = line.strip()
+    if stripped.startswith("/") and len(stripped) > 1 and not stripped.startswith("//"):
+        name, _, args = stripped[1:].partition(" ")
+        return Command(name.lower().split("@")[0], args.strip())
+    return Text(line)
+
+
+class Console:
+    def __init__(self, tutor: Tutor, learner_id: str, lang_hint: str | None, stdin: TextIO = sys.stdin,
+                 stdout: TextIO = sys.stdout) -> None:
+        self.tutor = tutor
+        self.learner_id = learner_id
+        self.lang_hint = lang_hint
+        self.stdin = stdin
+        self.stdout = stdout
+        self.interactive = stdin.isatty()
+        self.style = Style(color=stdout.isatty() and "NO_COLOR" not in os.environ)
+
+    async def show(self, replies: Sequence[Reply]) -> None:
+        for r in replies:
+            if isinstance(r, Say):
+                text = render(r.text, self.style)
+                if any(b.action == "go" for row in r.buttons for b in row):
+                    text += "\n" + self.style.dim("(Enter ↵)")
+                self.print(text)
+            elif isinstance(r, Photo):
+                self.print(self.style.dim(f"[picture: {r.path}]") + (f"\n{render(r.caption, self.style)}"
+                                                                       if r.caption else ""))
+            elif isinstance(r, Edit):
+                continue  # a chat edits the question message in place; a terminal has scrolled on
+        self.stdout.flush()
+
+    def print(self, text: str) -> None:
+        self.stdout.write(text + "\n\n")
+
+    def read_line(self, prompt: str) -> str | None:
+        if self.interactive:
+            try:
+                return input(prompt)
+            except EOFError:
+                return None
+        line = self.stdin.readline()
+        if not line:
+            return None
+        return line.rstrip("\n")
+
+    def read_code(self, first: str) -> str | None:
+        """A multi-line entry: ends with a line 'EOF' or two empty lines in a row."""
+        lines = [first]
+        blanks = 0
+        while True:
+            line = self.read_line("… " if self.interactive else "")
+            if line is None:
+                break
+            if line.strip() == "EOF":
+                break
+            if not line.strip():
+                blanks += 1
+                if blanks >= 2:
+                    break
+            else:
+                blanks = 0
+            lines.append(line)
+        return "\n".join(lines).rstrip()
+
+    async def send_event(self, event: Event) -> bool:
+        """Returns False when the learner asked to quit."""
+        effects = await self.tutor.handle(self.learner_id, event, self.show, lang_hint=self.lang_hint)
+        return not any(isinstance(e, Quit) for e in effects)
+
+    async def run(self) -> int:
+        if not await self.send_event(Start()):
+            return 0
+        while True:
+            wants_code = self.tutor.expects_code(self.learner_id)
+            if wants_code:
+                self.stdout.write(self.style.dim("(code: end with a line EOF, or two empty lines)") + "\n")
+            line = self.read_line("› " if self.interactive else "")
+            if line is None:
+                self.print(self.tutor.course.t(self._lang(), "bye"))
+                return 0
+            if wants_code and line.strip() and not line.strip().startswith("/") and \
+                    line.strip().lower() not in ("hint", "answer", "提示", "答案", "?"):
+                code = self.read_code(line)
+                event: Event = Text(code or "")
+            else:
+                event = parse_line(line)
+            if not await self.send_event(event):
+                return 0
+
+    def _lang(self) -> str:
+        s = self.tutor.state(self.learner_id)
+        return s.lang if s else (self.lang_hint or "en")
+
+
+async def chat(tutor: Tutor, learner_id: str, lang_hint: str | None) -> int:
+    return await Console(tutor, learner_id, lang_hint).run()

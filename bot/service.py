@@ -1,0 +1,129 @@
+"""The tutor service: one update, end to end, the same for the terminal and Telegram.
+
+load state -> engine.step -> store state + answer log + update id (one transaction) -> send replies
+-> perform effects (run code in the sandbox, feed the result back as an event) -> ...
+
+Updates of one learner are applied one at a time (a lock per learner); different learners run
+concurrently. Code evaluation runs outside the lock, so a learner can still type /help meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+from bot.storage import Repository
+from dialogs.course import Course
+from dialogs.engine import Engine
+from dialogs.evaluation import CheckSpec, EvalOutcome
+from dialogs.messages import Effect, EvalResult, Evaluate, Event, Reply, Say, Turn
+from dialogs.state import LearnerState
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[Sequence[Reply]], Awaitable[None]]
+
+
+class Evaluator(Protocol):
+    async def evaluate(self, code: str, checks: Sequence[CheckSpec]) -> EvalOutcome: ...
+
+    def is_saturated(self) -> bool: ...
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Tutor:
+    def __init__(self, course: Course, repo: Repository, evaluator: Evaluator | None = None,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.course = course
+        self.engine = Engine(course)
+        self.repo = repo
+        self.evaluator = evaluator
+        self.clock = clock
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._inflight: set[str] = set()
+
+    def _lock(self, learner_id: str) -> asyncio.Lock:
+        lock = self._locks.get(learner_id)
+        if lock is None:
+            lock = self._locks[learner_id] = asyncio.Lock()
+        return lock
+
+    def state(self, learner_id: str) -> LearnerState | None:
+        return self.repo.load(learner_id)
+
+    def expects_code(self, learner_id: str) -> bool:
+        """Is the learner looking at a code task (the terminal then reads a multi-line entry)?"""
+        s = self.repo.load(learner_id)
+        if s is None or s.phase not in ("question", "retry") or s.section is None or s.step is None:
+            return False
+        try:
+            return self.course.step(s.section, s.step).kind == "code"
+        except KeyError:
+            return False
+
+    async def handle(self, learner_id: str, event: Event, send: Send, *, update_id: int | None = None,
+                     chat_id: int | None = None, lang_hint: str | None = None) -> tuple[Effect, ...]:
+        """Apply one event for one learner; returns the effects performed (e.g. ``Quit``)."""
+        async with self._lock(learner_id):
+            if update_id is not None and await asyncio.to_thread(self.repo.is_processed, update_id):
+                log.info("update %s for %s was already applied; skipped", update_id, learner_id)
+                return ()
+            state = await asyncio.to_thread(self.repo.load, learner_id)
+            if state is None:
+                state = LearnerState(lang=lang_hint or "en")
+            elif not state.lang_chosen and lang_hint and state.phase == "new":
+                state = state.but(lang=lang_hint)
+            replies: list[Reply] = []
+            if state.phase == "evaluating" and state.pending not in self._inflight:
+                # The process running that submission is gone (restart): tell the learner, move on.
+                lost = EvalOutcome("unavailable", error="interrupted by a restart")
+                turn = self.engine.step(state, EvalResult(state.pending or "", lost), self.clock())
+                state = turn.state
+                replies.extend(turn.replies)
+            turn = self.engine.step(state, event, self.clock())
+            turn = Turn(turn.state, (*replies, *turn.replies), turn.effects)
+            if not await asyncio.to_thread(self.repo.save_turn, learner_id, turn.state, turn.effects,
+                                           self.clock(), update_id, chat_id):
+                return ()
+            await send(turn.replies)
+        done: list[Effect] = list(turn.effects)
+        for effect in turn.effects:
+            if isinstance(effect, Evaluate):
+                done.extend(await self._evaluate(learner_id, effect, send, chat_id))
+        return tuple(done)
+
+    async def _evaluate(self, learner_id: str, effect: Evaluate, send: Send,
+                        chat_id: int | None) -> tuple[Effect, ...]:
+        self._inflight.add(effect.request)
+        try:
+            if self.evaluator is None:
+                outcome = EvalOutcome("unavailable", error="no sandbox is configured")
+            else:
+                if self.evaluator.is_saturated():
+                    await send([Say(self.course.t(await self._lang(learner_id), "queued"))])
+                try:
+                    outcome = await self.evaluator.evaluate(effect.code, effect.checks)
+                except Exception:
+                    log.exception("sandbox failed on %s for %s", effect.request, learner_id)
+                    outcome = EvalOutcome("unavailable", error="the sandbox failed")
+        finally:
+            self._inflight.discard(effect.request)
+        async with self._lock(learner_id):
+            state = await asyncio.to_thread(self.repo.load, learner_id)
+            if state is None:
+                return ()
+            turn = self.engine.step(state, EvalResult(effect.request, outcome), self.clock())
+            await asyncio.to_thread(self.repo.save_turn, learner_id, turn.state, turn.effects, self.clock(),
+                                    None, chat_id)
+            await send(turn.replies)
+        return turn.effects
+
+    async def _lang(self, learner_id: str) -> str:
+        state = await asyncio.to_thread(self.repo.load, learner_id)
+        return state.lang if state else "en"

@@ -1,0 +1,129 @@
+"""The repository: load a learner, apply one turn atomically, read the answer log."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, create_engine, select
+
+from bot.storage.models import AnswerLog, Learner, MessageAnchor, ProcessedUpdate, utcnow
+from dialogs.messages import Effect, LogAnswer
+from dialogs.state import LearnerState
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Repository:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        SQLModel.metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------------------------ learners
+
+    def load(self, learner_id: str) -> LearnerState | None:
+        with Session(self.engine) as db:
+            row = db.get(Learner, learner_id)
+            return None if row is None else LearnerState.from_dict(json.loads(row.state))
+
+    def learner(self, learner_id: str) -> Learner | None:
+        with Session(self.engine) as db:
+            return db.get(Learner, learner_id)
+
+    def is_processed(self, update_id: int) -> bool:
+        with Session(self.engine) as db:
+            return db.get(ProcessedUpdate, update_id) is not None
+
+    def save_turn(self, learner_id: str, state: LearnerState, effects: Iterable[Effect], now: datetime,
+                  update_id: int | None = None, chat_id: int | None = None) -> bool:
+        """Store the new state, the answer log and the update id in one transaction.
+
+        Returns False (and changes nothing) when ``update_id`` was already applied.
+        """
+        with Session(self.engine) as db:
+            if update_id is not None:
+                if db.get(ProcessedUpdate, update_id) is not None:
+                    return False
+                db.add(ProcessedUpdate(update_id=update_id, learner_id=learner_id, at=now))
+            row = db.get(Learner, learner_id)
+            blob = json.dumps(state.to_dict(), ensure_ascii=False)
+            if row is None:
+                row = Learner(id=learner_id, chat_id=chat_id, state=blob, created_at=now)
+            row.state = blob
+            row.state_version = state.version
+            row.lang = state.lang
+            row.section = state.section
+            row.step = state.step
+            row.updated_at = now
+            row.active = True
+            if chat_id is not None:
+                row.chat_id = chat_id
+            db.add(row)
+            for eff in effects:
+                if isinstance(eff, LogAnswer):
+                    db.add(AnswerLog(learner_id=learner_id, at=now, section=state.section, step=eff.step,
+                                     answer=eff.answer, verdict=eff.verdict, correct=eff.correct,
+                                     tags=",".join(eff.tags)))
+            try:
+                db.commit()
+            except IntegrityError:  # a concurrent process applied the same update first
+                db.rollback()
+                return False
+        return True
+
+    def set_active(self, learner_id: str, active: bool) -> None:
+        with Session(self.engine) as db:
+            row = db.get(Learner, learner_id)
+            if row is not None:
+                row.active = active
+                row.updated_at = utcnow()
+                db.add(row)
+                db.commit()
+
+    def answers(self, learner_id: str) -> list[AnswerLog]:
+        with Session(self.engine) as db:
+            rows = db.exec(select(AnswerLog).where(AnswerLog.learner_id == learner_id).order_by(AnswerLog.id))
+            return list(rows)
+
+    # ------------------------------------------------------------------------------------ anchors
+
+    def anchor(self, learner_id: str, anchor: str) -> int | None:
+        with Session(self.engine) as db:
+            row = db.get(MessageAnchor, (learner_id, anchor))
+            return None if row is None else row.message_id
+
+    def set_anchor(self, learner_id: str, anchor: str, message_id: int) -> None:
+        with Session(self.engine) as db:
+            row = db.get(MessageAnchor, (learner_id, anchor))
+            if row is None:
+                row = MessageAnchor(learner_id=learner_id, anchor=anchor, message_id=message_id)
+            row.message_id = message_id
+            db.add(row)
+            db.commit()
