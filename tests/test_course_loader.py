@@ -90,7 +90,7 @@ def test_broken_content_fails_precisely(tmp_path: Path, name: str, file: str, mu
 def test_duplicate_section_id_across_files(tmp_path: Path) -> None:
     root = broken_copy(tmp_path, "sections/two.yaml", lambda d: None)
     shutil.copy(root / "sections/one.yaml", root / "sections/copy.yaml")
-    with pytest.raises(ContentError, match="section id 'm1.one' is also used in"):
+    with pytest.raises(ContentError, match=r"section id 'm1\.one' is also used in"):
         load_course(root)
 
 
