@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     telegram_api_base_url: str = "https://api.telegram.org/bot"
     telegram_file_base_url: str = "https://api.telegram.org/file/bot"
     webhook_url: str | None = None
+    webhook_secret: str | None = None
     port: int = 8443
     data_dir: Path = ROOT / "data"
     database_url: str | None = None

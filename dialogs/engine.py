@@ -36,6 +36,7 @@ from dialogs.state import LearnerState
 LETTERS = "ABCDEFGH"
 MAX_CODE_CHARS = 20_000
 MAX_ECHO = 60
+UNSUPPORTED_KINDS = ("sticker", "photo", "voice", "video", "document", "other")
 COMMANDS = ("start", "map", "recap", "progress", "lang", "reset", "help", "quit", "hint", "answer")
 
 
@@ -103,7 +104,12 @@ class Engine:
         if s.phase == "new":
             return self._start(s, out)
         if isinstance(event, Unsupported):
-            out.say(self.t(s, "unsupported", what=event.what) + "\n\n" + self._expected(s))
+            if event.what in ("edited", "forwarded"):
+                text = self.t(s, f"{event.what}_note")
+            else:
+                kind = event.what if event.what in UNSUPPORTED_KINDS else "other"
+                text = self.t(s, "unsupported", what=self.t(s, f"kind_{kind}"))
+            out.say(text + "\n\n" + self._expected(s))
             return s
         if isinstance(event, Press):
             return self._press(s, event, out)

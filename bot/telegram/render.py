@@ -1,0 +1,133 @@
+"""Replies -> Telegram: escaped HTML, messages split under the size limit, inline keyboards.
+
+Telegram counts a message's length after entity parsing (the text without tags, entities
+unescaped) and rejects more than 4096 characters. We pack whole blocks (paragraphs, code blocks,
+tables) into messages of at most ``LIMIT`` characters, never splitting inside a tag; a single block
+that is too long on its own is cut at line boundaries into several blocks of the same kind.
+"""
+
+from __future__ import annotations
+
+import html
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from dialogs import markup
+from dialogs.messages import Button
+
+LIMIT = 4000  # a margin under Telegram's 4096
+TABLE_WIDTH = 46  # wider tables turn into "header: value" lines (chat bubbles are narrow)
+CALLBACK_LIMIT = 64
+
+
+def _inline_html(text: str) -> str:
+    out = []
+    for kind, content in markup.inline(text):
+        esc = html.escape(content, quote=False)
+        out.append(f"<b>{esc}</b>" if kind == "bold" else f"<code>{esc}</code>" if kind == "code" else esc)
+    return "".join(out)
+
+
+def _pre(code: str, lang: str) -> str:
+    esc = html.escape(code, quote=False)
+    if lang:
+        return f'<pre><code class="language-{html.escape(lang)}">{esc}</code></pre>'
+    return f"<pre>{esc}</pre>"
+
+
+def _visible_len(block: markup.Block) -> int:
+    if isinstance(block, markup.Para):
+        return len(markup.plain(block.text))
+    if isinstance(block, markup.CodeBlock):
+        return len(block.code)
+    return sum(len(line) + 1 for line in markup.table_lines(block.rows, TABLE_WIDTH))
+
+
+def _lines_under(text: str, limit: int) -> list[str]:
+    """Lines of ``text``, each longer line chopped into ``limit``-sized pieces."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        out.extend(line[i:i + limit] for i in range(0, len(line), limit)) if line else out.append("")
+    return out
+
+
+def _pack(lines: list[str], limit: int) -> list[str]:
+    """Join lines into chunks of at most ``limit`` characters."""
+    chunks: list[str] = []
+    cur: list[str] = []
+    size = 0
+    for line in lines:
+        if cur and size + len(line) + 1 > limit:
+            chunks.append("\n".join(cur))
+            cur, size = [], 0
+        cur.append(line)
+        size += len(line) + 1
+    if cur:
+        chunks.append("\n".join(cur))
+    return chunks
+
+
+def _cut(block: markup.Block, limit: int) -> list[markup.Block]:
+    """Split one oversized block into pieces under ``limit`` visible characters, at line ends."""
+    if isinstance(block, markup.CodeBlock):
+        return [markup.CodeBlock(c, block.lang) for c in _pack(_lines_under(block.code, limit), limit)]
+    if isinstance(block, markup.Table):
+        table = "\n".join(markup.table_lines(block.rows, TABLE_WIDTH))
+        return [markup.CodeBlock(c) for c in _pack(_lines_under(table, limit), limit)]
+    # a huge paragraph loses its inline markup rather than risk a tag cut in two
+    return [markup.Para(c) for c in _pack(_lines_under(markup.plain(block.text), limit), limit)]
+
+
+def _block_html(block: markup.Block) -> str:
+    if isinstance(block, markup.Para):
+        return _inline_html(block.text)
+    if isinstance(block, markup.CodeBlock):
+        return _pre(block.code, block.lang)
+    return _pre("\n".join(markup.table_lines(block.rows, TABLE_WIDTH)), "")
+
+
+def to_html(text: str, limit: int = LIMIT) -> list[str]:
+    """The markup as one or more Telegram HTML messages, each under ``limit`` visible characters."""
+    blocks: list[markup.Block] = []
+    for block in markup.parse(text):
+        blocks.extend(_cut(block, limit) if _visible_len(block) > limit else [block])
+    messages: list[str] = []
+    parts: list[str] = []
+    size = 0
+    for block in blocks:
+        n = _visible_len(block)
+        if parts and size + 2 + n > limit:
+            messages.append("\n\n".join(parts))
+            parts, size = [], 0
+        parts.append(_block_html(block))
+        size += n + (2 if size else 0)
+    if parts:
+        messages.append("\n\n".join(parts))
+    return [m for m in messages if m.strip()] or ["…"]
+
+
+def callback_data(seq: int, button: Button) -> str:
+    data = f"{seq}|{button.action}|{button.arg}"
+    if len(data.encode()) > CALLBACK_LIMIT:
+        raise ValueError(f"callback data over {CALLBACK_LIMIT} bytes: {data!r}")
+    return data
+
+
+def parse_callback(data: str) -> tuple[int | None, str, str] | None:
+    """``seq|action|arg`` -> (seq, action, arg); None for data we did not make."""
+    parts = data.split("|", 2)
+    if len(parts) != 3 or not parts[1]:
+        return None
+    try:
+        seq = int(parts[0])
+    except ValueError:
+        return None
+    return seq, parts[1], parts[2]
+
+
+def keyboard(buttons: tuple[tuple[Button, ...], ...], seq: int) -> InlineKeyboardMarkup | None:
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(b.label, callback_data=callback_data(seq, b)) for b in row] for row in buttons]
+    )

@@ -1,0 +1,160 @@
+"""The tutor service over a real SQLite file: atomic turns, idempotent updates, code evaluation flow."""
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from bot.service import Tutor
+from bot.storage import Repository
+from dialogs.evaluation import CheckResult, CheckSpec, EvalOutcome
+from dialogs.messages import Command, Reply, Say, Start, Text
+from dialogs.state import LearnerState
+from tests.support.driver import NOW, mini_course
+
+
+class ScriptedEvaluator:
+    """Answers every submission with the next scripted outcome (the real sandbox has its own tests)."""
+
+    def __init__(self, *outcomes: EvalOutcome, delay: float = 0.0) -> None:
+        self.outcomes = list(outcomes)
+        self.seen: list[tuple[str, tuple[CheckSpec, ...]]] = []
+        self.delay = delay
+
+    async def evaluate(self, code: str, checks: Sequence[CheckSpec]) -> EvalOutcome:
+        self.seen.append((code, tuple(checks)))
+        await asyncio.sleep(self.delay)
+        return self.outcomes.pop(0)
+
+    def is_saturated(self) -> bool:
+        return False
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.replies: list[Reply] = []
+
+    async def __call__(self, replies: Sequence[Reply]) -> None:
+        self.replies.extend(replies)
+
+    def text(self) -> str:
+        return "\n".join(r.text for r in self.replies if isinstance(r, Say))
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repository:
+    r = Repository(f"sqlite:///{tmp_path / 'tutor.db'}")
+    yield r
+    r.close()
+
+
+def tutor(repo: Repository, evaluator: ScriptedEvaluator | None = None) -> Tutor:
+    return Tutor(mini_course(), repo, evaluator, clock=lambda: NOW)
+
+
+async def test_state_and_answer_log_persist(repo: Repository) -> None:
+    t, inbox = tutor(repo), Inbox()
+    for text in ("hi", "go", "go", "a", "b"):
+        await t.handle("u1", Text(text), inbox)
+    state = repo.load("u1")
+    assert state is not None and state.step == "m1.one.multi"
+    log = repo.answers("u1")
+    assert [(a.step, a.answer, a.verdict, a.correct) for a in log] == [
+        ("m1.one.single", "A", "wrong", False), ("m1.one.single", "B", "right", True)]
+    assert log[0].tags == "backward" and log[0].section == "m1.one"
+    # a new service (a restart) continues from the database
+    inbox2 = Inbox()
+    await tutor(repo).handle("u1", Start(), inbox2)
+    assert "Welcome back" in inbox2.text() and "Which are leaves?" in inbox2.text()
+
+
+async def test_redelivered_update_is_applied_once(repo: Repository) -> None:
+    t, inbox = tutor(repo), Inbox()
+    await t.handle("u1", Text("hi"), inbox, update_id=1)
+    await t.handle("u1", Text("go"), inbox, update_id=2)
+    seq = repo.load("u1").seq  # type: ignore[union-attr]
+    n = len(inbox.replies)
+    await tutor(repo).handle("u1", Text("go"), inbox, update_id=2)
+    assert repo.load("u1").seq == seq  # type: ignore[union-attr]
+    assert len(inbox.replies) == n
+
+
+async def test_language_hint_applies_to_new_learners_only(repo: Repository) -> None:
+    t, inbox = tutor(repo), Inbox()
+    await t.handle("zh-user", Start(), inbox, lang_hint="zh")
+    assert "课程地图" in inbox.text()
+    await t.handle("zh-user", Command("lang", "en"), inbox)
+    await t.handle("zh-user", Text("go"), inbox, lang_hint="zh")
+    assert repo.load("zh-user").lang == "en"  # type: ignore[union-attr]
+
+
+async def _to_code_step(t: Tutor, inbox: Inbox) -> None:
+    for text in ("hi", "go", "go", "b", "ac", "T F T", "4", "go"):
+        await t.handle("u1", Text(text), inbox)
+    assert t.expects_code("u1")
+
+
+async def test_code_submission_is_evaluated_and_fed_back(repo: Repository) -> None:
+    ev = ScriptedEvaluator(EvalOutcome("ok", (CheckResult("value", False, "square(3) is 6, expected 9"),)),
+                           EvalOutcome("ok", (CheckResult("value", True),)))
+    t, inbox = tutor(repo, ev), Inbox()
+    await _to_code_step(t, inbox)
+    await t.handle("u1", Text("def square(t):\n    return t + t"), inbox)
+    assert ev.seen[0][0] == "def square(t):\n    return t + t"
+    assert "square(3) is 6, expected 9" in inbox.text()
+    assert repo.load("u1").phase == "retry"  # type: ignore[union-attr]
+    await t.handle("u1", Text("def square(t):\n    return t * t"), inbox)
+    assert "Squared!" in inbox.text()
+    assert repo.load("u1").step == "m1.two.end"  # type: ignore[union-attr]
+    assert [a.verdict for a in repo.answers("u1")][-2:] == ["wrong", "right"]
+
+
+async def test_no_sandbox_is_answered_kindly(repo: Repository) -> None:
+    t, inbox = tutor(repo, None), Inbox()
+    await _to_code_step(t, inbox)
+    await t.handle("u1", Text("x = 1"), inbox)
+    assert "our fault" in inbox.text()
+    assert repo.load("u1").phase == "question"  # type: ignore[union-attr]
+
+
+async def test_learner_can_talk_while_code_runs(repo: Repository) -> None:
+    ev = ScriptedEvaluator(EvalOutcome("ok", (CheckResult("value", True),)), delay=0.3)
+    t, inbox = tutor(repo, ev), Inbox()
+    await _to_code_step(t, inbox)
+    running = asyncio.create_task(t.handle("u1", Text("def square(t): return t*t"), inbox))
+    await asyncio.sleep(0.05)
+    await asyncio.wait_for(t.handle("u1", Command("help"), inbox), timeout=0.2)
+    assert "What I understand" in inbox.text()
+    await running
+    assert "Squared!" in inbox.text()
+
+
+async def test_evaluation_lost_in_a_restart_is_recovered(repo: Repository) -> None:
+    t, inbox = tutor(repo), Inbox()
+    await _to_code_step(t, inbox)
+    state = repo.load("u1")
+    assert state is not None
+    stuck = state.but(phase="evaluating", pending="m1.two.square#1", evals=1)
+    repo.save_turn("u1", stuck, (), NOW)
+    inbox2 = Inbox()
+    await tutor(repo).handle("u1", Text("hello?"), inbox2)  # a fresh process: nothing in flight
+    assert "send your code again" in inbox2.text()
+    assert repo.load("u1").phase == "question"  # type: ignore[union-attr]
+
+
+async def test_one_learner_is_served_in_order(repo: Repository) -> None:
+    t, inbox = tutor(repo), Inbox()
+    await asyncio.gather(*(t.handle("u1", Text(x), inbox) for x in ("hi", "go", "go", "b")))
+    assert repo.load("u1").step == "m1.one.multi"  # type: ignore[union-attr]
+
+
+def test_repository_anchor_and_active(repo: Repository) -> None:
+    repo.save_turn("u9", LearnerState(), (), NOW, chat_id=9)
+    repo.set_anchor("u9", "q:x", 41)
+    repo.set_anchor("u9", "q:x", 42)
+    assert repo.anchor("u9", "q:x") == 42 and repo.anchor("u9", "q:y") is None
+    repo.set_active("u9", False)
+    assert repo.learner("u9").active is False  # type: ignore[union-attr]
+    repo.save_turn("u9", LearnerState(), (), NOW, chat_id=9)
+    assert repo.learner("u9").active is True  # type: ignore[union-attr]
