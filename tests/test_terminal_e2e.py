@@ -1,0 +1,167 @@
+"""The real terminal chat, end to end: play Part 1, get killed midway, resume at the same step."""
+
+from __future__ import annotations
+
+import sqlite3
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dialogs import markup
+from dialogs.course import Choice, CodeTask, Course, Explain, Predict, Statements, load_course
+from tests.support.terminal import ROOT, ChatProcess
+
+LETTERS = "abcdefgh"
+
+
+@cache
+def course() -> Course:
+    return load_course(ROOT / "content")
+
+
+def first_line(text: str) -> str:
+    for line in text.split("\n"):
+        line = markup.plain(line).strip()
+        if line and not line.startswith(("```", "|")):
+            return line[:25]
+    raise AssertionError(f"no plain line in {text!r}")
+
+
+def right_answer(step: Any, lang: str) -> str:
+    if isinstance(step, Choice):
+        return "".join(LETTERS[i] for i, o in enumerate(step.options) if o.correct)
+    if isinstance(step, Statements):
+        yes, no = ("对", "错") if lang == "zh" else ("T", "F")
+        return " ".join(yes if s.answer else no for s in step.statements)
+    if isinstance(step, Predict):
+        return LETTERS[step.options.index(step.answer)] if step.options else step.answer
+    raise AssertionError(step)
+
+
+def wrong_answer(step: Any) -> str | None:
+    if isinstance(step, Choice):
+        wrong = [i for i, o in enumerate(step.options) if not o.correct]
+        return LETTERS[wrong[0]] if wrong else None
+    return None
+
+
+def play_step(chat: ChatProcess, step: Any, lang: str, *, try_wrong: bool) -> None:
+    if isinstance(step, Explain):
+        chat.expect(first_line(step.text.get(lang)))
+        chat.send("")
+        return
+    chat.expect(first_line(step.prompt.get(lang)))
+    if isinstance(step, CodeTask):
+        for line in step.solution.rstrip().split("\n"):
+            chat.send(line)
+        chat.send("EOF")
+        chat.expect(first_line(step.right.get(lang)), timeout=60)
+        return
+    wrong = wrong_answer(step) if try_wrong else None
+    if wrong is not None:
+        chat.send(wrong)
+        chat.expect("`answer`" if lang == "en" else "`答案`")  # "try again, or type answer"
+    chat.send(right_answer(step, lang))
+
+
+def play_section(chat: ChatProcess, section_index: int, lang: str, *, start_at: int = 0,
+                 stop_before: int | None = None) -> None:
+    section = course().parts[0].sections[section_index]
+    steps = section.steps[start_at:stop_before]
+    for i, step in enumerate(steps):
+        play_step(chat, step, lang, try_wrong=(i % 2 == 0))
+    if stop_before is None:
+        chat.expect("Section done" if lang == "en" else "本节完成")
+        chat.expect(section.mnemonic.get(lang)[:20])
+        chat.send("go")
+
+
+def answers_in(db: Path) -> list[tuple[str, str, int]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT step, verdict, correct FROM answerlog ORDER BY id").fetchall()
+
+
+@pytest.mark.slow
+def test_play_part1_killed_midway_resumes(tmp_path: Path) -> None:
+    part1 = course().parts[0]
+    db = tmp_path / "tutor.db"
+    with ChatProcess(db, "--lang", "en") as chat:
+        chat.expect("Course map")
+        chat.expect("Ready?")
+        chat.send("go")
+        play_section(chat, 0, "en")
+        play_section(chat, 1, "en")
+        third = part1.sections[2]
+        play_section(chat, 2, "en", stop_before=2)
+        # wait until the third step is on screen (its state is stored), then kill -9
+        waiting_at = third.steps[2]
+        text = waiting_at.text if isinstance(waiting_at, Explain) else waiting_at.prompt
+        chat.expect(first_line(text.get("en")))
+        chat.kill()
+    before = answers_in(db)
+    assert any(v == "wrong" for _, v, _ in before) and any(c for _, _, c in before)
+    with ChatProcess(db) as chat:
+        chat.expect("Welcome back")
+        play_section(chat, 2, "en", start_at=2)
+        for i in range(3, len(part1.sections)):
+            play_section(chat, i, "en")
+        out = chat.out
+        assert "Quick recap" in out
+        nxt = course().parts[1].sections[0]
+        assert f"2A · {nxt.title.en}" in out  # next up: Part 2
+        chat.send("/progress")
+        chat.expect(f"{len(part1.sections)}/{len(course().section_ids)} sections done")
+        chat.send("/quit")
+        chat.expect("Bye")
+        assert chat.wait() == 0
+    after = answers_in(db)
+    assert after[: len(before)] == before  # earlier answers kept
+    questions = [s.id for sec in part1.sections for s in sec.steps if not isinstance(s, Explain)]
+    assert {step for step, _, correct in after if correct} == set(questions)
+
+
+@pytest.mark.slow
+def test_chinese_learner_plays_a_section_and_leaves_on_eof(tmp_path: Path) -> None:
+    db = tmp_path / "tutor.db"
+    with ChatProcess(db, "--lang", "zh") as chat:
+        chat.expect("课程地图")
+        chat.send("好")
+        play_section(chat, 0, "zh")
+        chat.send("/lang en")
+        chat.expect("Language: English")
+        chat.send("/lang zh")
+        chat.send("/frobnicate")
+        chat.expect("/frobnicate")
+        chat.close_stdin()
+        chat.expect("再见")
+        assert chat.wait() == 0
+    assert len(answers_in(db)) >= 1
+
+
+@pytest.mark.slow
+def test_code_task_in_the_terminal_runs_real_code(tmp_path: Path) -> None:
+    fixtures = ROOT / "tests" / "fixtures" / "mini"
+    db = tmp_path / "tutor.db"
+    with ChatProcess(db, "--lang", "en", content=fixtures) as chat:
+        chat.expect("Ready?")
+        for line in ("go", "go", "b", "ac", "T F T", "4", "go"):
+            chat.send(line)
+        chat.expect("Define square(t)")
+        chat.expect("end with a line EOF")
+        chat.send("def square(t):")
+        chat.send("    return t + t")
+        chat.send("")
+        chat.send("")
+        chat.expect("square(3) is 6, expected 9", timeout=60)
+        chat.send("hint")
+        chat.expect("What is t times t?")
+        chat.send("def square(t):")
+        chat.send("    print('computing', t)")
+        chat.send("    return t * t")
+        chat.send("EOF")
+        chat.expect("Squared!", timeout=60)
+        assert "computing 3" in chat.out
+        chat.send("/quit")
+        assert chat.wait() == 0
