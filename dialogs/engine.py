@@ -6,6 +6,7 @@ It reads no clock (``now`` is passed in), draws no random numbers (variety comes
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -492,11 +493,11 @@ class Engine:
         lines = []
         for i in sorted(chosen):
             o = step.options[i]
-            lines.append(f"{'✅' if o.correct else '❌'} **{LETTERS[i]}.** {o.feedback.get(lang)}")
+            lines.append(f"{'✅' if o.correct else '❌'} **{LETTERS[i]}.** {_feedback(o.feedback.get(lang))}")
         if chosen == right:
             self._log(out, step, shown, "right", True)
             head = self.pick(s, "praise") if s.attempts == 0 else self.pick(s, "praise_retry")
-            others = [f"▫️ **{LETTERS[i]}.** {step.options[i].feedback.get(lang)}"
+            others = [f"▫️ **{LETTERS[i]}.** {_feedback(step.options[i].feedback.get(lang))}"
                       for i in range(len(step.options)) if i not in chosen]
             text = head + "\n\n" + "\n".join(lines)
             if others:
@@ -556,7 +557,8 @@ class Engine:
             if not ok:
                 wrong_ones.append(i + 1)
             truth = tf[0] if st.answer else tf[1]
-            lines.append(f"{'✅' if ok else '❌'} **{i + 1}. {truth}** — {st.feedback.get(lang)}")
+            said = "" if ok else " " + self.t(s, "you_said", answer=tf[0] if v else tf[1])
+            lines.append(f"{'✅' if ok else '❌'} **{i + 1}. {truth}**{said} — {_feedback(st.feedback.get(lang))}")
         n = len(verdicts)
         good = n - len(wrong_ones)
         if not wrong_ones:
@@ -602,12 +604,12 @@ class Engine:
         self._close_question(s, step, "—", out)
         self._log(out, step, "", "revealed", False)
         if isinstance(step, Choice):
-            lines = [f"{'✅' if o.correct else '❌'} **{LETTERS[i]}.** {o.feedback.get(lang)}"
+            lines = [f"{'✅' if o.correct else '❌'} **{LETTERS[i]}.** {_feedback(o.feedback.get(lang))}"
                      for i, o in enumerate(step.options)]
             out.say(self.t(s, "reveal_head") + "\n\n" + "\n".join(lines))
         elif isinstance(step, Statements):
             tf = self.t(s, "true_false").split("/")
-            lines = [f"**{i + 1}. {tf[0] if st.answer else tf[1]}** — {st.feedback.get(lang)}"
+            lines = [f"**{i + 1}. {tf[0] if st.answer else tf[1]}** — {_feedback(st.feedback.get(lang))}"
                      for i, st in enumerate(step.statements)]
             out.say(self.t(s, "reveal_head") + "\n\n" + "\n".join(lines))
         elif isinstance(step, Predict):
@@ -734,6 +736,14 @@ class Engine:
             where = self.t(s, "progress_where", label=self._section_label(s.section, s.lang),
                            title=self.course.section(s.section).title.get(s.lang))
         return self.t(s, "progress", done=done, total=total, bar=bar, where=where)
+
+
+_MARKS = re.compile(r"^(?:[✅❌✔✗✘❎☑️]\ufe0f?\s*)+")
+
+
+def _feedback(text: str) -> str:
+    """Feedback without a leading verdict mark: the engine puts its own ✅/❌ in front."""
+    return _MARKS.sub("", text.lstrip())
 
 
 def _one_line(text: str, limit: int = 300) -> str:

@@ -59,7 +59,7 @@ def test_single_choice_right_first_time(d: Driver) -> None:
     d.go_to("m1.one.single")
     d.send("B")
     text = d.text()
-    assert "2x at 3 is 6." in text  # the chosen option's feedback
+    assert "✅ **B.** 2x at 3 is 6." in text  # the chosen option's feedback, one verdict mark only
     assert "That is x itself." in text and "That is x*x." in text  # and the others
     log = d.effects(LogAnswer)
     assert log == [LogAnswer("m1.one.single", "B", "right", True, ("backward",))]
@@ -144,6 +144,7 @@ def test_statements_partly_right_names_the_trap(d: Driver) -> None:
     d.send("T T T")
     assert "2 of 3" in d.text() and "statement 2 is the trap" in d.text()
     assert "Only with retain_grad." in d.text()
+    assert "❌ **2. False** (you said True) — Only with retain_grad." in d.text()
     assert d.effects(LogAnswer)[0].verdict == "partial"
 
 
