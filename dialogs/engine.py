@@ -24,7 +24,9 @@ from dialogs.messages import (
     LogAnswer,
     Photo,
     Press,
+    Push,
     Quit,
+    QuizPoll,
     Reply,
     Say,
     SectionDone,
@@ -32,28 +34,32 @@ from dialogs.messages import (
     Turn,
     Unsupported,
 )
+from dialogs.review import ReviewMixin
 from dialogs.state import LearnerState
 
 LETTERS = "ABCDEFGH"
 MAX_CODE_CHARS = 20_000
 MAX_ECHO = 60
 UNSUPPORTED_KINDS = ("sticker", "photo", "voice", "video", "document", "other")
-COMMANDS = ("start", "map", "recap", "progress", "lang", "reset", "help", "quit", "hint", "answer")
+COMMANDS = ("start", "map", "recap", "progress", "lang", "reset", "help", "quit", "hint", "answer", "cards", "quiz",
+            "settings")
+KEEP_ON_RESET = ("lang", "lang_chosen", "tz", "push_time", "paused", "daily_max")
 
 
 class _Out:
     """Collects replies and effects while a turn is computed."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
         self.replies: list[Reply] = []
         self.effects: list[Effect] = []
 
     def say(self, text: str, buttons: tuple[tuple[Button, ...], ...] = (), anchor: str | None = None,
-            seq: int = 0) -> None:
-        self.replies.append(Say(text, buttons, anchor, seq))
+            seq: int = 0, poll: QuizPoll | None = None) -> None:
+        self.replies.append(Say(text, buttons, anchor, seq, poll))
 
 
-class Engine:
+class Engine(ReviewMixin):
     """The course-bound engine. ``step`` is pure: same inputs, same outputs."""
 
     def __init__(self, course: Course) -> None:
@@ -91,8 +97,9 @@ class Engine:
     def step(self, state: LearnerState, event: Event, now: datetime) -> Turn:
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware (UTC)")
-        out = _Out()
+        out = _Out(now)
         s = self._dispatch(state, event, out)
+        s = self._account(s, out)
         return Turn(s, tuple(out.replies), tuple(out.effects))
 
     def _dispatch(self, s: LearnerState, event: Event, out: _Out) -> LearnerState:
@@ -102,6 +109,8 @@ class Engine:
             return self._command(s, event, out)
         if isinstance(event, EvalResult):
             return self._eval_result(s, event, out)
+        if isinstance(event, Push):
+            return self._push(s, event, out)
         if s.phase == "new":
             return self._start(s, out)
         if isinstance(event, Unsupported):
@@ -140,11 +149,17 @@ class Engine:
             out.say(self._map_text(s))
             return s
         if name == "recap":
-            out.say(self._recap_text(s))
+            out.say(self._recap_text(s, cmd.args))
             return s
         if name == "progress":
-            out.say(self._progress_text(s))
+            out.say(self._progress_text(s) + "\n" + self._daily_lines(s, out.now))
             return s
+        if name == "cards":
+            return self._cards_command(s, out)
+        if name == "quiz":
+            return self._quiz_command(s, cmd.args, out)
+        if name == "settings":
+            return self._settings_command(s, cmd.args, out)
         if name == "lang":
             return self._lang(s, cmd.args, out)
         if name == "reset":
@@ -187,7 +202,7 @@ class Engine:
 
     def _confirm_reset(self, s: LearnerState, text: str, out: _Out) -> LearnerState:
         if answers.normalise(text) in ("yes", "y", "reset", "是", "确定", "确认", "好", "对"):
-            fresh = LearnerState(lang=s.lang, lang_chosen=s.lang_chosen, seq=s.seq + 1)
+            fresh = LearnerState(seq=s.seq + 1, **{k: getattr(s, k) for k in KEEP_ON_RESET})
             out.say(self.t(s, "reset_done"))
             return self._start(fresh, out)
         out.say(self.t(s, "reset_cancelled"))
@@ -203,6 +218,12 @@ class Engine:
                 out.say(self.t(s, "stale"))
                 return s
             return self._confirm_reset(s, "yes" if p.arg == "yes" else "no", out)
+        if p.action in ("card_show", "rate", "cards"):  # checked by content, not by version: pushes age
+            return self._card_press(s, p.action, p.arg, out)
+        if p.action == "set":
+            return self._settings_command(s, p.arg, out)
+        if p.action == "resume":
+            return self._resend(s, out) if s.phase != "new" else self._start(s, out)
         if p.seq is not None and p.seq != s.seq:
             out.say(self.t(s, "stale"))
             return s
@@ -253,6 +274,8 @@ class Engine:
         return s
 
     def _text(self, s: LearnerState, text: str, out: _Out) -> LearnerState:
+        if s.mode == "cards":
+            return self._cards_text(s, text, out)
         if s.phase in ("map", "explain", "section_end"):
             if answers.is_continue(text):
                 return self._advance(s, out)
@@ -296,6 +319,8 @@ class Engine:
 
     def _expected(self, s: LearnerState) -> str:
         """What the learner can send right now, in one line."""
+        if s.mode == "cards":
+            return self.t(s, "cards_say_rate" if s.card_shown else "cards_say_show")
         if s.phase in ("map", "explain", "section_end", "new"):
             return self.t(s, "say_go")
         if s.phase in ("question", "retry"):
@@ -374,6 +399,8 @@ class Engine:
 
     def _complete(self, s: LearnerState, out: _Out) -> LearnerState:
         """The current step is done: recap if due, then the next step or the section's end."""
+        if s.mode == "quiz":
+            return self._quiz_next(s, out)
         section = self._section(s)
         index = [x.id for x in section.steps].index(s.step)
         recent = (*s.recent, section.steps[index].id)
@@ -470,7 +497,8 @@ class Engine:
         return ()
 
     def _ask(self, s: LearnerState, step: Any, out: _Out) -> LearnerState:
-        out.say(self._question_text(s, step), self._question_buttons(s, step), anchor=self._anchor(s), seq=s.seq)
+        out.say(self._question_text(s, step), self._question_buttons(s, step), anchor=self._anchor(s), seq=s.seq,
+                poll=self.quiz_poll(s, step))
         return s
 
     def _close_question(self, s: LearnerState, step: Any, shown: str, out: _Out) -> None:
@@ -706,15 +734,26 @@ class Engine:
                 lines.append(f"{mark} {LETTERS[si]}. {sec.title.get(s.lang)}")
         return "\n".join(lines)
 
-    def _recap_text(self, s: LearnerState) -> str:
+    def _recap_text(self, s: LearnerState, args: str = "") -> str:
         lang = s.lang
         ids = list(s.done_sections[-2:])
+        arg = args.strip().lower().removeprefix("part").strip()
+        if arg:
+            part = next((p for i, p in enumerate(self.course.parts, 1) if arg in (str(i), p.id)), None)
+            if part is None:
+                return self.t(s, "recap_usage", n=len(self.course.parts))
+            ids = [sec.id for sec in part.sections if sec.id in s.done_sections]
+            if not ids:
+                return self.t(s, "recap_part_empty", part=part.title.get(lang))
         blocks = []
         for sid in ids:
             sec = self.course.section(sid)
-            points = "\n".join(f"• {st.point.get(lang)}" for st in sec.steps)
-            blocks.append(f"**{self._section_label(sid, lang)} · {sec.title.get(lang)}**\n{points}\n"
+            rows = "\n".join(f"| {c.q.get(lang)} | {c.a.get(lang)} |" for c in sec.cards)
+            header = f"| {self.t(s, 'card_q')} | {self.t(s, 'card_a')} |"
+            blocks.append(f"**{self._section_label(sid, lang)} · {sec.title.get(lang)}**\n\n{header}\n{rows}\n\n"
                           + self.t(s, "mnemonic", text=sec.mnemonic.get(lang)))
+        if arg:
+            return self.t(s, "recap_title") + "\n\n" + "\n\n".join(blocks)
         if s.section and s.section not in s.done_sections and s.phase not in ("map", "new"):
             sec = self.course.section(s.section)
             order = [x.id for x in sec.steps]

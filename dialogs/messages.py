@@ -49,13 +49,20 @@ class EvalResult:
 
 
 @dataclass(frozen=True)
+class Push:
+    """The learner's daily push time has come (``force``: an operator asked for it now)."""
+
+    force: bool = False
+
+
+@dataclass(frozen=True)
 class Unsupported:
     """A sticker, photo, voice note... something we cannot read as an answer."""
 
     what: str
 
 
-Event = Start | Text | Command | Press | EvalResult | Unsupported
+Event = Start | Text | Command | Press | EvalResult | Push | Unsupported
 
 # -------------------------------------------------------------------------------------------- replies
 
@@ -68,13 +75,28 @@ class Button:
 
 
 @dataclass(frozen=True)
+class QuizPoll:
+    """A single-choice question that fits a Telegram quiz poll (plain text, within its limits)."""
+
+    question: str
+    options: tuple[str, ...]
+    correct: int
+    explanation: str
+
+
+@dataclass(frozen=True)
 class Say:
-    """A message. ``anchor`` names it so that a later ``Edit`` can change it (question messages)."""
+    """A message. ``anchor`` names it so that a later ``Edit`` can change it (question messages).
+
+    ``poll``: the same question as a native quiz poll, for renderers that have one (answers come back
+    as ``Press("pick", index, seq)``).
+    """
 
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
     anchor: str | None = None
     seq: int = 0  # the state version buttons are made for
+    poll: QuizPoll | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +130,15 @@ class LogAnswer:
 
 
 @dataclass(frozen=True)
+class LogReview:
+    """A flashcard was rated; ``record`` is fsrs's review log (card id, rating, time)."""
+
+    card: str
+    rating: int
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Evaluate:
     request: str
     code: str
@@ -124,7 +155,7 @@ class Quit:
     """The learner asked to leave (terminal)."""
 
 
-Effect = LogAnswer | Evaluate | SectionDone | Quit
+Effect = LogAnswer | LogReview | Evaluate | SectionDone | Quit
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 STATE_VERSION = 1
+TUPLES = ("selected", "judged", "done_sections", "recent", "quiz_asked")
 
 Phase = Literal[
     "new",  # never greeted
@@ -38,9 +39,31 @@ class LearnerState:
     confirm_reset: bool = False
     evals: int = 0  # counter used to make evaluation request ids
 
+    # Reviews: flashcards and quizzes run "beside" the course; the course position is kept in `saved`.
+    mode: Literal["course", "cards", "quiz"] = "course"
+    saved: dict[str, Any] | None = None
+    deck: dict[str, dict[str, Any]] = field(default_factory=dict)  # card id -> fsrs card record
+    card: str | None = None  # the card under review
+    card_shown: bool = False  # its answer is revealed
+    quiz_left: int = 0  # questions still to ask after the current one
+    quiz_asked: tuple[str, ...] = ()  # recently asked quiz questions (no repeats in a row)
+    mastery: dict[str, list[int]] = field(default_factory=dict)  # concept tag -> [right, total]
+
+    # Daily rhythm (local time of the learner)
+    tz: str = "UTC"
+    push_time: str = "19:00"
+    paused: bool = False
+    daily_max: int = 20
+    reviews_day: str | None = None  # local date (ISO) of reviews_today
+    reviews_today: int = 0
+    streak: int = 0
+    best_streak: int = 0
+    last_day: str | None = None  # local date (ISO) of the last activity
+    push_due: str | None = None  # UTC instant (ISO) of the next daily push; None: no push planned
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("selected", "judged", "done_sections", "recent"):
+        for key in TUPLES:
             data[key] = list(data[key])
         return data
 
@@ -49,7 +72,7 @@ class LearnerState:
         data = migrate(dict(data))
         known = {f for f in cls.__dataclass_fields__}
         clean = {k: v for k, v in data.items() if k in known}
-        for key in ("selected", "judged", "done_sections", "recent"):
+        for key in TUPLES:
             if key in clean:
                 clean[key] = tuple(clean[key])
         return cls(**clean)

@@ -1,0 +1,67 @@
+"""Flashcards with spaced repetition: the `fsrs` package (FSRS, as in Anki), used purely.
+
+Cards are stored in the learner's state as fsrs ``Card.to_dict()`` records keyed by a stable id
+(``<section id>#<index>``). Scheduling is deterministic: fuzzing is off, time is an argument.
+Intervals are whole days (no minute-scale learning steps): reviews happen in a daily rhythm.
+"""
+
+from __future__ import annotations
+
+import zlib
+from datetime import datetime
+from typing import Any
+
+from fsrs import Card, Rating, Scheduler
+
+SCHEDULER = Scheduler(enable_fuzzing=False, learning_steps=(), relearning_steps=())
+RATINGS = {1: Rating.Again, 2: Rating.Hard, 3: Rating.Good, 4: Rating.Easy}
+
+
+def card_id(section_id: str, index: int) -> str:
+    return f"{section_id}#{index}"
+
+
+def split_id(cid: str) -> tuple[str, int]:
+    section, _, index = cid.rpartition("#")
+    return section, int(index)
+
+
+def _card(cid: str, data: dict[str, Any]) -> Card:
+    return Card.from_dict({**data, "card_id": zlib.crc32(cid.encode())})
+
+
+def new_card(cid: str, now: datetime) -> dict[str, Any]:
+    """A fresh card, due at ``now``."""
+    _require_aware(now)
+    data = Card(card_id=zlib.crc32(cid.encode()), due=now).to_dict()
+    data.pop("card_id")
+    return data
+
+
+def review(cid: str, data: dict[str, Any], rating: int, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Rate a card 1..4 (Again, Hard, Good, Easy); returns (new card record, review log record)."""
+    _require_aware(now)
+    card, log = SCHEDULER.review_card(_card(cid, data), RATINGS[rating], now)
+    out = card.to_dict()
+    out.pop("card_id")
+    record = log.to_dict()
+    record["card_id"] = cid
+    return out, record
+
+
+def due_at(data: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(data["due"])
+
+
+def due_cards(deck: dict[str, dict[str, Any]], now: datetime) -> list[str]:
+    """Ids of the cards due at ``now``, most overdue first (ties by id, so the order is stable)."""
+    return sorted((cid for cid, d in deck.items() if due_at(d) <= now), key=lambda cid: (due_at(deck[cid]), cid))
+
+
+def next_due(deck: dict[str, dict[str, Any]]) -> datetime | None:
+    return min((due_at(d) for d in deck.values()), default=None)
+
+
+def _require_aware(now: datetime) -> None:
+    if now.tzinfo is None:
+        raise ValueError("datetimes must be timezone-aware (UTC)")
