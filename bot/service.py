@@ -19,7 +19,7 @@ from bot.storage import Repository
 from dialogs.course import Course
 from dialogs.engine import Engine
 from dialogs.evaluation import CheckSpec, EvalOutcome
-from dialogs.messages import Effect, EvalResult, Evaluate, Event, Reply, Say, Turn
+from dialogs.messages import Effect, EvalResult, Evaluate, Event, Push, Reply, Say, Turn
 from dialogs.state import LearnerState
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,33 @@ class Tutor:
                                     None, chat_id)
             await send(turn.replies)
         return turn.effects
+
+    async def push(self, sender: Callable[[int], Send], *, force: bool = False, chats: Sequence[int] | None = None,
+                   concurrency: int = 32) -> int:
+        """Send the daily push to every learner due now (or, with ``force``, to ``chats`` or everyone).
+
+        Pacing under Telegram's limits is the sender's rate limiter's job; this only bounds concurrency.
+        Returns the number of learners the push event was applied to.
+        """
+        now = self.clock()
+        if force:
+            targets = await asyncio.to_thread(self.repo.chats)
+            if chats is not None:
+                wanted = set(chats)
+                targets = [(lid, cid) for lid, cid in targets if cid in wanted]
+        else:
+            targets = await asyncio.to_thread(self.repo.due_pushes, now)
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(lid: str, chat_id: int) -> None:
+            async with gate:
+                try:
+                    await self.handle(lid, Push(force=force), sender(chat_id), chat_id=chat_id)
+                except Exception:
+                    log.exception("push to %s failed", lid)
+
+        await asyncio.gather(*(one(lid, cid) for lid, cid in targets))
+        return len(targets)
 
     async def _lang(self, learner_id: str) -> str:
         state = await asyncio.to_thread(self.repo.load, learner_id)

@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,49 @@ def test_repository_anchor_and_active(repo: Repository) -> None:
     assert repo.learner("u9").active is False  # type: ignore[union-attr]
     repo.save_turn("u9", LearnerState(), (), NOW, chat_id=9)
     assert repo.learner("u9").active is True  # type: ignore[union-attr]
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_daily_push_goes_to_due_learners_only(repo: Repository) -> None:
+    clock = Clock(NOW)  # 12:00 UTC
+    t = Tutor(mini_course(), repo, None, clock=clock)
+    inboxes: dict[int, Inbox] = {1: Inbox(), 2: Inbox(), 3: Inbox()}
+    for chat in inboxes:
+        await t.handle(f"tg:{chat}", Text("hi"), inboxes[chat], chat_id=chat)
+        await t.handle(f"tg:{chat}", Text("go"), inboxes[chat], chat_id=chat)
+    await t.handle("tg:2", Command("settings", "time 21:00"), inboxes[2], chat_id=2)
+    await t.handle("tg:3", Command("settings", "pause"), inboxes[3], chat_id=3)
+    await t.handle("console:local", Text("hi"), Inbox())  # no chat: never pushed
+
+    def sender(chat: int):
+        return inboxes[chat]
+
+    clock.now = NOW.replace(hour=18, minute=59)
+    assert await t.push(sender) == 0
+    clock.now = NOW.replace(hour=19, minute=0)
+    before = {c: len(i.replies) for c, i in inboxes.items()}
+    assert await t.push(sender) == 1
+    assert "Today's teaser" in inboxes[1].text()
+    assert len(inboxes[2].replies) == before[2] and len(inboxes[3].replies) == before[3]
+    assert await t.push(sender) == 0  # not twice the same day
+    clock.now = NOW.replace(hour=21, minute=0)
+    assert await t.push(sender) == 1 and "Today's teaser" in inboxes[2].text()
+    assert await t.push(sender, force=True, chats=[3]) == 1  # an operator may force one
+
+
+async def test_push_missed_while_down_is_skipped_not_sent(repo: Repository) -> None:
+    clock = Clock(NOW)
+    t, inbox = Tutor(mini_course(), repo, None, clock=clock), Inbox()
+    await t.handle("tg:7", Text("hi"), inbox, chat_id=7)
+    n = len(inbox.replies)
+    clock.now = NOW + timedelta(hours=11)  # 23:00: the 19:00 push was missed by 4 hours
+    assert await t.push(lambda chat: inbox) == 1
+    assert len(inbox.replies) == n
+    assert repo.learner("tg:7").push_due == datetime(2026, 11, 26, 19, 0, tzinfo=UTC)  # type: ignore[union-attr]

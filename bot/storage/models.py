@@ -20,6 +20,7 @@ class Learner(SQLModel, table=True):
     state: str  # LearnerState.to_dict() as JSON
     state_version: int = 1
     active: bool = Field(default=True, index=True)
+    push_due: datetime | None = Field(default=None, index=True)  # when the daily push is next due
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -34,6 +35,16 @@ class AnswerLog(SQLModel, table=True):
     verdict: str
     correct: bool
     tags: str = ""  # comma-separated concept tags
+
+
+class ReviewLog(SQLModel, table=True):
+    """One flashcard rating (fsrs's review log)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    learner_id: str = Field(index=True)
+    at: datetime = Field(default_factory=utcnow)
+    card: str
+    rating: int
 
 
 class ProcessedUpdate(SQLModel, table=True):

@@ -13,8 +13,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, create_engine, select
 
-from bot.storage.models import AnswerLog, Learner, MessageAnchor, ProcessedUpdate, utcnow
-from dialogs.messages import Effect, LogAnswer
+from bot.storage.models import AnswerLog, Learner, MessageAnchor, ProcessedUpdate, ReviewLog, utcnow
+from dialogs.messages import Effect, LogAnswer, LogReview
 from dialogs.state import LearnerState
 
 
@@ -83,6 +83,7 @@ class Repository:
             row.step = state.step
             row.updated_at = now
             row.active = True
+            row.push_due = datetime.fromisoformat(state.push_due) if state.push_due else None
             if chat_id is not None:
                 row.chat_id = chat_id
             db.add(row)
@@ -91,6 +92,8 @@ class Repository:
                     db.add(AnswerLog(learner_id=learner_id, at=now, section=state.section, step=eff.step,
                                      answer=eff.answer, verdict=eff.verdict, correct=eff.correct,
                                      tags=",".join(eff.tags)))
+                elif isinstance(eff, LogReview):
+                    db.add(ReviewLog(learner_id=learner_id, at=now, card=eff.card, rating=eff.rating))
             try:
                 db.commit()
             except IntegrityError:  # a concurrent process applied the same update first
@@ -106,6 +109,28 @@ class Repository:
                 row.updated_at = utcnow()
                 db.add(row)
                 db.commit()
+
+    def due_pushes(self, now: datetime, limit: int = 10_000) -> list[tuple[str, int]]:
+        """(learner id, chat id) of active Telegram learners whose daily push is due at ``now``."""
+        with Session(self.engine) as db:
+            rows = db.exec(
+                select(Learner.id, Learner.chat_id)
+                .where(Learner.active, Learner.chat_id.is_not(None), Learner.push_due <= now)  # type: ignore[union-attr,operator]
+                .order_by(Learner.push_due)
+                .limit(limit)
+            )
+            return [(lid, int(cid)) for lid, cid in rows]
+
+    def chats(self, active_only: bool = True) -> list[tuple[str, int]]:
+        with Session(self.engine) as db:
+            query = select(Learner.id, Learner.chat_id).where(Learner.chat_id.is_not(None))  # type: ignore[union-attr]
+            if active_only:
+                query = query.where(Learner.active)
+            return [(lid, int(cid)) for lid, cid in db.exec(query)]
+
+    def reviews(self, learner_id: str) -> list[ReviewLog]:
+        with Session(self.engine) as db:
+            return list(db.exec(select(ReviewLog).where(ReviewLog.learner_id == learner_id).order_by(ReviewLog.id)))
 
     def answers(self, learner_id: str) -> list[AnswerLog]:
         with Session(self.engine) as db:
