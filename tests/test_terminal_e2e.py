@@ -62,7 +62,7 @@ def play_step(chat: ChatProcess, step: Any, lang: str, *, try_wrong: bool) -> No
     wrong = wrong_answer(step) if try_wrong else None
     if wrong is not None:
         chat.send(wrong)
-        chat.expect("`answer`" if lang == "en" else "`答案`")  # "try again, or type answer"
+        chat.expect("Try again (just answer)" if lang == "en" else "再答一次就好")
     chat.send(right_answer(step, lang))
 
 
