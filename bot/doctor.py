@@ -1,0 +1,234 @@
+"""``python -m bot doctor``: which sandbox layers are active here, proved by a self-test.
+
+The self-test sends real submissions through a real sandbox: a normal torch one must pass, and
+hostile ones must fail to reach the network, read a (fake) bot token from the environment, see the
+bot's files, write outside their tmp, or blow the memory limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import secrets
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from bot.sandbox import Sandbox, SandboxConfig
+from bot.sandbox import launch as launching
+from dialogs.errors import SandboxUnavailable
+from dialogs.evaluation import CheckSpec, EvalOutcome
+
+REPO = Path(__file__).resolve().parents[1]
+TOKEN_VAR = "TELEGRAM_BOT_TOKEN"
+
+
+@dataclass(frozen=True)
+class Probe:
+    title: str
+    code: str
+    checks: tuple[CheckSpec, ...]
+    accept: Callable[[EvalOutcome], bool]
+
+
+def _passed(outcome: EvalOutcome) -> bool:
+    return outcome.passed
+
+
+def _probes(canary: str, cfg: SandboxConfig) -> list[Probe]:
+    normal = Probe(
+        "a normal torch submission passes (autograd + gradcheck)",
+        textwrap.dedent(
+            """
+            import torch
+            x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+            (x ** 2).sum().backward()
+            """
+        ),
+        (
+            CheckSpec("grad", "assert x.grad.tolist() == [2.0, 4.0, 6.0], x.grad"),
+            CheckSpec(
+                "gradcheck",
+                "assert torch.autograd.gradcheck(torch.sin, "
+                "(torch.randn(3, dtype=torch.float64, requires_grad=True),))",
+            ),
+        ),
+        _passed,
+    )
+    return [
+        normal,
+        Probe(
+            "the network is unreachable (connect by IP and by name fail)",
+            textwrap.dedent(
+                """
+                import socket
+                reached = []
+                for target in [("1.1.1.1", 53), ("api.telegram.org", 443)]:
+                    try:
+                        socket.create_connection(target, timeout=1).close()
+                        reached.append(target[0])
+                    except OSError:
+                        pass
+                """
+            ),
+            (CheckSpec("offline", "assert reached == [], f'connected to {reached}'"),),
+            _passed,
+        ),
+        Probe(
+            f"a fake {TOKEN_VAR} in the bot's environment is unreadable (environ, /proc/*/environ)",
+            textwrap.dedent(
+                f"""
+                import os
+                found = [k for k, v in os.environ.items() if k == {TOKEN_VAR!r} or {canary!r} in v]
+                for pid in ["self", "1"] + [p for p in os.listdir("/proc") if p.isdigit()]:
+                    try:
+                        with open(f"/proc/{{pid}}/environ", "rb") as f:
+                            if {canary.encode()!r} in f.read():
+                                found.append(f"/proc/{{pid}}/environ")
+                    except OSError:
+                        pass
+                """
+            ),
+            (CheckSpec("no-token", "assert found == [], f'token visible in {found}'"),),
+            _passed,
+        ),
+        Probe(
+            "the bot's files (repository, .env, database, data/) are invisible",
+            textwrap.dedent(
+                f"""
+                import os
+                seen = [p for p in [{str(REPO / "bot" / "doctor.py")!r}, {str(REPO / ".env")!r},
+                                    {str(REPO / "data")!r}, {str(REPO / "pyproject.toml")!r}]
+                        if os.path.exists(p)]
+                """
+            ),
+            (CheckSpec("invisible", "assert seen == [], f'can see {seen}'"),),
+            _passed,
+        ),
+        Probe(
+            "writing outside the private tmp fails (and tmp works)",
+            textwrap.dedent(
+                f"""
+                import os
+                written = []
+                for path in ["/usr/doctor-probe", "/etc/doctor-probe", "/doctor-probe", "/dev/shm/doctor-probe",
+                             {str(REPO / "doctor-probe")!r}, {str(Path(sys.prefix) / "doctor-probe")!r}]:
+                    try:
+                        with open(path, "w") as f:
+                            f.write("x")
+                        written.append(path)
+                    except OSError:
+                        pass
+                with open("in-tmp", "w") as f:
+                    f.write("fine")
+                """
+            ),
+            (CheckSpec("read-only", "assert written == [], f'wrote {written}'"),),
+            _passed,
+        ),
+        Probe(
+            f"a memory bomb is stopped at the {cfg.memory_mb} MiB limit",
+            "hoard = []\nwhile True:\n    hoard.append(bytearray(10**7))\n",
+            (),
+            lambda o: o.status == "memory",
+        ),
+        Probe(
+            f"an endless loop is stopped by the {cfg.wall_seconds:g} s wall clock",
+            "while True:\n    pass\n",
+            (),
+            lambda o: o.status == "timeout",
+        ),
+        Probe(
+            "a fork bomb is contained",
+            "import os\nwhile True:\n    os.fork()\n",
+            (),
+            lambda o: o.status in ("error", "timeout", "crashed"),
+        ),
+        dataclasses.replace(normal, title="after all that, a normal submission still passes"),
+    ]
+
+
+def _bwrap_version() -> str:
+    bwrap = launching.find_bwrap()
+    if bwrap is None:
+        return "not installed"
+    try:
+        done = subprocess.run([bwrap, "--version"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"{bwrap} ({exc})"
+    return f"{bwrap} ({done.stdout.strip() or 'unknown version'})"
+
+
+def _describe(value: bool | str) -> tuple[str, str]:
+    if value is True:
+        return "✓", "yes"
+    if value is False:
+        return "✗", "no"
+    text = str(value)
+    return ("✗" if text.startswith("no") else "✓"), text
+
+
+async def _doctor(cfg: SandboxConfig, out: TextIO) -> int:
+    def say(line: str = "") -> None:
+        print(line, file=out, flush=True)
+
+    say("Autograd Tutor: sandbox doctor")
+    say(f"  python {sys.version.split()[0]} at {sys.executable}")
+    say(f"  bubblewrap: {_bwrap_version()}; running as uid {os.geteuid()}")
+    say(
+        f"  limits: {cfg.workers} worker(s), {cfg.wall_seconds:g} s wall, {cfg.memory_mb} MiB, "
+        f"{cfg.output_bytes} bytes of output, {cfg.tmpfs_mb} MiB tmp"
+    )
+
+    canary = f"doctor-canary-{secrets.token_hex(8)}"
+    saved = os.environ.get(TOKEN_VAR)
+    os.environ[TOKEN_VAR] = f"123456:{canary}"
+    try:
+        sandbox = Sandbox(cfg)
+        try:
+            await sandbox.start()
+        except SandboxUnavailable as exc:
+            say(f"✗ the sandbox does not start: {exc}")
+            return 1
+        try:
+            say("Layers:")
+            for name, value in sandbox.layers().items():
+                mark, text = _describe(value)
+                say(f"  {mark} {name.replace('_', ' ')}: {text}")
+            say("Self-test:")
+            failures = 0
+            for probe in _probes(canary, cfg):
+                outcome = await sandbox.evaluate(probe.code, list(probe.checks))
+                ok = probe.accept(outcome)
+                failures += not ok
+                timing = f"{outcome.status}, {outcome.duration_ms} ms"
+                say(f"  {'✓' if ok else '✗'} {probe.title} [{timing}]")
+                if not ok:
+                    why = [c.detail for c in outcome.checks if not c.passed] or [outcome.error or outcome.status]
+                    say(f"      {why[0][:300]}")
+        finally:
+            await sandbox.close()
+    finally:
+        if saved is None:
+            os.environ.pop(TOKEN_VAR, None)
+        else:
+            os.environ[TOKEN_VAR] = saved
+
+    if failures:
+        say(f"✗ {failures} self-test(s) failed: learners' code is NOT fully isolated here.")
+        if sandbox.isolation != "bwrap":
+            say("  Install bubblewrap (Debian: apt-get install bubblewrap) and make sure it can create namespaces.")
+        return 1
+    say(f"✓ all self-tests passed: learners' code runs isolated ({sandbox.isolation}).")
+    return 0
+
+
+def run_doctor(cfg: SandboxConfig | None = None, out: TextIO | None = None) -> int:
+    """Print the active isolation layers and a self-test proving them; 0 when all is well, else 1."""
+    config = cfg or SandboxConfig(workers=1)
+    return asyncio.run(_doctor(config, out or sys.stdout))

@@ -1,0 +1,524 @@
+"""A warm sandbox worker: imports torch once, then forks one fresh child per submission.
+
+Started by the bot as ``python -I -B worker.py [--pidns] --tmp DIR [--uid N]``, normally inside
+bubblewrap. It speaks framed JSON (see ``protocol.py``) on its original stdin/stdout; its stderr is
+the bot's log. For each request it forks a child (see ``harness.py``), watches the child's output
+pipe, result pipe and exit with a wall-clock deadline, kills whatever the run left behind, wipes
+the private tmp directory, and answers with an ``EvalOutcome``-shaped dict.
+
+Fork safety: torch is imported with one thread and no torch operation runs here, so the worker
+stays single-threaded and every child starts from a clean, already-imported torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import errno
+import math
+import os
+import select
+import signal
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import protocol
+import seccomp
+
+PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+#: Modules imported once here, so that a child does not pay for them (imports only, no torch op).
+PRELOAD = (
+    "torch.autograd",
+    "torch.autograd.functional",
+    "torch.autograd.gradcheck",
+    "torch.nn",
+    "torch.nn.functional",
+    "torch.optim",
+    "torch._subclasses.schema_check_mode",  # printing a tensor with a grad
+    "torch.fx.experimental.symbolic_shapes",  # gradcheck: pulls in sympy, ~0.3 s per run otherwise
+    "math",
+    "random",
+    "json",
+)
+
+SIGNAL_HINTS = {
+    signal.SIGSEGV: "a segmentation fault: native code crashed (ctypes, or recursion far too deep)",
+    signal.SIGABRT: "an abort: a native library gave up (often too many threads or a failed allocation)",
+    signal.SIGBUS: "a bus error in native code",
+    signal.SIGFPE: "an arithmetic fault in native code",
+    signal.SIGILL: "an illegal instruction in native code",
+    signal.SIGKILL: "SIGKILL",
+    signal.SIGTERM: "SIGTERM",
+}
+
+
+class Worker:
+    def __init__(self, tmp: str, uid: int, pid_namespace: bool) -> None:
+        self.tmp = tmp
+        self.uid = uid
+        self.pid_namespace = pid_namespace
+        self.seccomp = self._seccomp_works()
+        self.devnull = os.open(os.devnull, os.O_RDWR)
+        self.libc = ctypes.CDLL(None, use_errno=True)
+
+    # -- one submission -------------------------------------------------------------------------
+
+    def evaluate(self, request: dict[str, Any], started_callback: Any = None) -> dict[str, Any]:
+        wall = float(request["wall_seconds"])
+        budget = int(request["output_bytes"])
+        cpu_seconds = max(1, math.ceil(wall))
+        limits = {
+            "memory_bytes": int(request["memory_mb"]) << 20,
+            "cpu_seconds": cpu_seconds,
+            "file_bytes": int(request["file_bytes"]),
+            "open_files": int(request.get("open_files", 256)),
+            "processes": int(request.get("processes", 64)),
+            "uid": self.uid,
+            "tmp": self.tmp,
+            "seccomp": self.seccomp,
+        }
+        out_r, out_w = os.pipe()
+        res_r, res_w = os.pipe()
+        started = time.monotonic()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            try:
+                import harness
+
+                harness.child_main(request, {"output": out_w, "result": res_w, "devnull": self.devnull}, limits)
+            finally:
+                os._exit(74)
+        os.close(out_w)
+        os.close(res_w)
+        with contextlib.suppress(OSError):  # the child did it first, or is already gone
+            os.setpgid(pid, pid)
+        if started_callback is not None:
+            started_callback()
+
+        watch = self._watch(pid, out_r, res_r, started + wall, budget)
+        ended = time.monotonic()
+        status_word, rusage = self._finish_run(pid, watch["exited"])
+        self._drain(out_r, watch["output"], budget + 1)
+        self._drain(res_r, watch["result"], protocol.MAX_RESULT_BYTES + 1)
+        os.close(out_r)
+        os.close(res_r)
+        self._wipe_tmp()
+
+        output: bytearray = watch["output"]
+        stdout = bytes(output[:budget]).decode("utf-8", "replace")
+        cpu_ms = int((rusage.ru_utime + rusage.ru_stime) * 1000) if rusage else 0
+        outcome: dict[str, Any] = {
+            "status": "crashed",
+            "checks": [],
+            "stdout": stdout,
+            "error": "",
+            "duration_ms": int((ended - started) * 1000),
+            "extra": {"cpu_ms": cpu_ms, "max_rss_kb": int(rusage.ru_maxrss) if rusage else 0},
+        }
+        if watch["timed_out"]:
+            outcome["status"] = "timeout"
+            outcome["error"] = f"Your code ran for more than {wall:g} s and was stopped."
+        elif len(output) > budget or watch["output_over"]:
+            outcome["status"] = "output_limit"
+            outcome["error"] = f"Your code printed more than {budget} bytes and was stopped."
+        elif os.WIFSIGNALED(status_word) and (
+            os.WTERMSIG(status_word) == signal.SIGXCPU
+            or (os.WTERMSIG(status_word) == signal.SIGKILL and cpu_ms >= cpu_seconds * 1000)
+        ):
+            outcome["status"] = "timeout"
+            outcome["error"] = f"Your code used more than {cpu_seconds} s of CPU time and was stopped."
+        elif os.WIFEXITED(status_word) and os.WEXITSTATUS(status_word) == 0 and watch["result"]:
+            outcome.update(self._parse_result(bytes(watch["result"]), request))
+        else:
+            outcome["error"] = self._crash_message(status_word)
+            if os.WIFSIGNALED(status_word):
+                outcome["extra"]["signal"] = signal.Signals(os.WTERMSIG(status_word)).name
+            elif os.WIFEXITED(status_word):
+                outcome["extra"]["exit_code"] = os.WEXITSTATUS(status_word)
+        return outcome
+
+    @staticmethod
+    def _seccomp_works() -> bytes | None:
+        """The seccomp filter, if it loads here (tried once, in a throw-away child)."""
+        filter_program = seccomp.program()
+        if filter_program is None:
+            return None
+        pid = os.fork()
+        if pid == 0:
+            try:
+                seccomp.install(filter_program)
+                os._exit(0)
+            except BaseException:
+                os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+            return filter_program
+        print("sandbox worker: the seccomp filter does not load here; running without it", file=sys.stderr)
+        return None
+
+    def _watch(self, pid: int, out_r: int, res_r: int, deadline: float, budget: int) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "output": bytearray(),
+            "result": bytearray(),
+            "exited": False,
+            "timed_out": False,
+            "output_over": False,
+        }
+        poller = select.poll()
+        poller.register(out_r, select.POLLIN)
+        poller.register(res_r, select.POLLIN)
+        pidfd = _pidfd_open(pid)
+        if pidfd is not None:
+            poller.register(pidfd, select.POLLIN)
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    state["timed_out"] = True
+                    return state
+                tick = remaining if pidfd is not None else min(remaining, 0.01)
+                for fd, _event in poller.poll(max(1, math.ceil(tick * 1000))):
+                    if fd == pidfd:
+                        state["exited"] = True
+                    elif fd == out_r:
+                        if not _read_into(out_r, state["output"], poller):
+                            continue
+                        if len(state["output"]) > budget:
+                            state["output_over"] = True
+                            return state
+                    elif fd == res_r:
+                        _read_into(res_r, state["result"], poller)
+                        if len(state["result"]) > protocol.MAX_RESULT_BYTES:
+                            return state
+                if pidfd is None and not state["exited"]:
+                    state["exited"] = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+                if state["exited"]:
+                    return state
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+
+    def _finish_run(self, pid: int, exited: bool) -> tuple[int, Any]:
+        """Kill everything the run started, reap it; the child's wait status and rusage."""
+        if not exited:
+            _kill(pid, signal.SIGKILL)
+        _kill(-pid, signal.SIGKILL)  # its process group
+        if self.pid_namespace:
+            _kill(-1, signal.SIGKILL)  # everyone in our PID namespace except init and us
+        _, status_word, rusage = os.wait4(pid, 0)
+        self._kill_descendants()
+        return status_word, rusage
+
+    def _kill_descendants(self) -> None:
+        """Whatever escaped the process group (setsid, double fork) was reparented to us, the
+        subreaper: kill and reap until nothing is left."""
+        me = os.getpid()
+        give_up = time.monotonic() + 2.0
+        while True:
+            _reap_all()
+            victims = _descendants(me)
+            if not victims:
+                return
+            if time.monotonic() > give_up:
+                print(f"sandbox worker: could not clear processes {sorted(victims)[:10]}", file=sys.stderr)
+                return
+            for victim in victims:
+                _kill(victim, signal.SIGKILL)
+            time.sleep(0.002)
+
+    def _drain(self, fd: int, into: bytearray, cap: int) -> None:
+        """Read what is left in a pipe whose writers are all dead now (or soon)."""
+        os.set_blocking(fd, False)
+        give_up = time.monotonic() + 0.5
+        while len(into) < cap and time.monotonic() < give_up:
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(fd, min(65536, cap - len(into)))
+            except BlockingIOError:
+                continue
+            if not chunk:
+                return
+            into += chunk
+
+    def _wipe_tmp(self) -> None:
+        """Empty the private tmp, as the sandbox user (who owns what the run wrote)."""
+        try:
+            with os.scandir(self.tmp) as entries:
+                if next(entries, None) is None:
+                    return
+        except OSError:
+            return
+        pid = os.fork()
+        if pid == 0:
+            try:
+                if self.uid >= 0 and os.geteuid() == 0:
+                    os.setgroups([])
+                    os.setgid(self.uid)
+                    os.setuid(self.uid)
+                _wipe(self.tmp)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        try:
+            left = os.listdir(self.tmp)
+        except OSError:
+            left = []
+        if left:
+            print(f"sandbox worker: could not wipe {left[:5]} from tmp", file=sys.stderr)
+
+    @staticmethod
+    def _parse_result(raw: bytes, request: dict[str, Any]) -> dict[str, Any]:
+        """The run's own verdict, validated: it is learner-controlled data."""
+        try:
+            result = protocol.decode(raw[protocol.HEADER.size :])
+            (size,) = protocol.HEADER.unpack(raw[: protocol.HEADER.size])
+            if size != len(raw) - protocol.HEADER.size:
+                raise ValueError("length mismatch")
+            status = result["status"]
+            if status not in ("ok", "error", "memory"):
+                raise ValueError(f"bad status {status!r}")
+            wanted = [str(c["id"]) for c in request["checks"]]
+            checks = []
+            for item, check_id in zip(result.get("checks", []), wanted, strict=False):
+                if str(item["id"]) != check_id:
+                    raise ValueError("check ids do not match")
+                checks.append(
+                    {
+                        "id": check_id,
+                        "passed": item["passed"] is True,
+                        "detail": protocol.clean_text(item.get("detail", ""), protocol.DETAIL_CHARS),
+                    }
+                )
+            if status == "ok" and len(checks) != len(wanted):
+                raise ValueError("missing check results")
+            return {
+                "status": status,
+                "checks": checks,
+                "error": protocol.clean_text(result.get("error", ""), protocol.ERROR_CHARS),
+            }
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            return {
+                "status": "crashed",
+                "checks": [],
+                "error": f"Your code interfered with how results are reported ({exc}).",
+            }
+
+    @staticmethod
+    def _crash_message(status_word: int) -> str:
+        if os.WIFSIGNALED(status_word):
+            sig = os.WTERMSIG(status_word)
+            try:
+                name = signal.Signals(sig).name
+            except ValueError:
+                name = f"signal {sig}"
+            hint = SIGNAL_HINTS.get(sig, name)
+            return f"The Python process running your code died of {name} ({hint})."
+        code = os.WEXITSTATUS(status_word) if os.WIFEXITED(status_word) else -1
+        return (
+            f"The Python process running your code exited early (status {code}), before the checks could run "
+            "(os._exit(), or something closed its result channel)."
+        )
+
+
+# -- process helpers -----------------------------------------------------------------------------
+
+
+def _pidfd_open(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def _read_into(fd: int, into: bytearray, poller: select.poll) -> bool:
+    try:
+        chunk = os.read(fd, 65536)
+    except OSError:
+        chunk = b""
+    if not chunk:
+        poller.unregister(fd)
+        return False
+    into += chunk
+    return True
+
+
+def _kill(pid: int, sig: int) -> None:
+    with contextlib.suppress(OSError):
+        os.kill(pid, sig)
+
+
+def _reap_all() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _descendants(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 1:
+            children.setdefault(int(fields[1]), []).append(int(name))
+    found: set[int] = set()
+    todo = [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _wipe(directory: str) -> None:
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                os.chmod(entry.path, 0o700)
+                _wipe(entry.path)
+                os.rmdir(entry.path)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            pass
+
+
+# -- main loop -----------------------------------------------------------------------------------
+
+
+def _prctl(libc: Any, option: int, value: int) -> bool:
+    try:
+        return int(libc.prctl(option, value, 0, 0, 0)) == 0
+    except (AttributeError, OSError):
+        return False
+
+
+def _os_threads() -> int:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return -1
+
+
+def _uid_mapped(uid: int) -> bool:
+    try:
+        with open("/proc/self/uid_map") as f:
+            for line in f:
+                inside, _outside, count = (int(x) for x in line.split())
+                if inside <= uid < inside + count:
+                    return True
+    except (OSError, ValueError):
+        return False
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tmp", required=True)
+    parser.add_argument("--uid", type=int, default=65534)
+    parser.add_argument("--pidns", action="store_true", help="we run in our own PID namespace")
+    args = parser.parse_args(argv)
+
+    # The protocol lives on fds of its own; 0 and 1 become /dev/null and stderr, so a stray print
+    # (ours or torch's) cannot corrupt it.
+    proto_in, proto_out = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)
+    os.close(devnull)
+    for name in THREAD_ENV:
+        os.environ[name] = "1"
+
+    pid_namespace = args.pidns and os.getpid() <= 2  # double-check before ever using kill(-1)
+    uid = args.uid if (args.uid >= 0 and os.geteuid() == 0 and _uid_mapped(args.uid)) else -1
+    worker = Worker(args.tmp, uid, pid_namespace)
+    subreaper = _prctl(worker.libc, PR_SET_CHILD_SUBREAPER, 1)
+    _prctl(worker.libc, PR_SET_DUMPABLE, 0)  # a same-uid run cannot ptrace or read our memory
+
+    try:
+        started = time.monotonic()
+        import torch
+
+        torch.set_num_threads(1)
+        torch.set_num_interop_threads(1)
+        import importlib
+
+        for module in PRELOAD:
+            importlib.import_module(module)
+        import harness  # noqa: F401
+    except BaseException as exc:
+        protocol.write_message(proto_out, {"type": "ready", "ok": False, "error": f"{type(exc).__name__}: {exc}"})
+        return 1
+
+    info = {
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "import_ms": int((time.monotonic() - started) * 1000),
+        "pid": os.getpid(),
+        "pid_namespace": pid_namespace,
+        "subreaper": subreaper,
+        "run_uid": uid if uid >= 0 else os.getuid(),
+        "uid_drop": uid >= 0,
+        "seccomp_denied": len(seccomp.DENIED_X86_64) if worker.seccomp else 0,
+        "threads": torch.get_num_threads(),
+        "os_threads_at_fork": _os_threads(),  # must be 1: forking a multi-threaded process is unsafe
+    }
+    if info["os_threads_at_fork"] != 1:
+        print(f"sandbox worker: {info['os_threads_at_fork']} threads before fork (expected 1)", file=sys.stderr)
+    protocol.write_message(proto_out, {"type": "ready", "ok": True, "info": info})
+
+    while True:
+        try:
+            request = protocol.read_message(proto_in, protocol.MAX_REQUEST_BYTES)
+        except (OSError, ValueError, EOFError) as exc:
+            print(f"sandbox worker: bad request: {exc}", file=sys.stderr)
+            return 2
+        if request is None:
+            return 0
+        request_id = request.get("id")
+
+        def started(request_id: Any = request_id) -> None:
+            protocol.write_message(proto_out, {"type": "started", "id": request_id})
+
+        try:
+            outcome = worker.evaluate(request, started)
+        except Exception as exc:  # our bug, not the learner's: report it, stay alive
+            outcome = {"status": "unavailable", "error": f"worker error: {type(exc).__name__}: {exc}"}
+        try:
+            protocol.write_message(proto_out, {"type": "result", "id": request.get("id"), "outcome": outcome})
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                return 0
+            raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
