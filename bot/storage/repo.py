@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +42,8 @@ class Repository:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        # SQLite has one writer at a time; queueing writers here is far cheaper than its busy-wait backoff.
+        self._write = threading.Lock()
         SQLModel.metadata.create_all(self.engine)
 
     def close(self) -> None:
@@ -67,7 +70,7 @@ class Repository:
 
         Returns False (and changes nothing) when ``update_id`` was already applied.
         """
-        with Session(self.engine) as db:
+        with self._write, Session(self.engine) as db:
             if update_id is not None:
                 if db.get(ProcessedUpdate, update_id) is not None:
                     return False
@@ -102,7 +105,7 @@ class Repository:
         return True
 
     def set_active(self, learner_id: str, active: bool) -> None:
-        with Session(self.engine) as db:
+        with self._write, Session(self.engine) as db:
             row = db.get(Learner, learner_id)
             if row is not None:
                 row.active = active
@@ -145,7 +148,7 @@ class Repository:
             return None if row is None else row.message_id
 
     def set_anchor(self, learner_id: str, anchor: str, message_id: int) -> None:
-        with Session(self.engine) as db:
+        with self._write, Session(self.engine) as db:
             row = db.get(MessageAnchor, (learner_id, anchor))
             if row is None:
                 row = MessageAnchor(learner_id=learner_id, anchor=anchor, message_id=message_id)
