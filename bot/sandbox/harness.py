@@ -94,6 +94,12 @@ def _setup(fds: dict[str, int], limits: dict[str, Any]) -> None:
     if filter_program:
         seccomp.install(filter_program)  # also sets NO_NEW_PRIVS: no setuid binary can raise privileges
 
+    # The sandbox's own modules are not the learner's business (their functions keep working).
+    code_dir = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if p != code_dir]
+    for name in ("harness", "protocol", "seccomp"):
+        sys.modules.pop(name, None)
+
     tmp = str(limits["tmp"])
     os.chdir(tmp)
     os.environ["TMPDIR"] = tmp

@@ -82,6 +82,23 @@ def parent_dirs(path: str, made: set[str]) -> list[str]:
     return args
 
 
+def package_site_dirs() -> list[str]:
+    """Where torch and numpy are installed (found without importing them)."""
+    found: list[str] = []
+    for package in ("torch", "numpy"):
+        spec = importlib.util.find_spec(package)  # locates, does not import
+        if spec and spec.submodule_search_locations:
+            site_dir = str(Path(next(iter(spec.submodule_search_locations))).parent)
+            if site_dir not in found:
+                found.append(site_dir)
+    return found
+
+
+def site_args() -> list[str]:
+    """Worker arguments naming those directories (``python -I`` would skip e.g. a user site)."""
+    return [arg for directory in package_site_dirs() for arg in ("--site", directory)]
+
+
 def python_mounts(made: set[str]) -> list[str]:
     """bwrap arguments that make this interpreter, its stdlib and site-packages (torch) visible,
     and nothing else of the directories they live in."""
@@ -109,11 +126,8 @@ def python_mounts(made: set[str]) -> list[str]:
     for prefix in sorted(prefixes, key=len):
         for name in ("pyvenv.cfg", "bin", "lib", "lib64"):
             mount(os.path.join(prefix, name))
-    for package in ("torch", "numpy"):
-        spec = importlib.util.find_spec(package)  # locates, does not import
-        if spec and spec.submodule_search_locations:
-            site_dir = str(Path(next(iter(spec.submodule_search_locations))).parent)
-            mount(site_dir)
+    for site_dir in package_site_dirs():
+        mount(site_dir)
     executable = os.path.realpath(sys.executable)
     mount(os.path.dirname(sys.executable))
     mount(os.path.dirname(executable))
@@ -160,7 +174,7 @@ def bwrap_command(bwrap: str, tmpfs_mb: int) -> tuple[list[str], tuple[str, ...]
 def bwrap_launch(bwrap: str, tmpfs_mb: int) -> Launch:
     prefix, namespaces = bwrap_command(bwrap, tmpfs_mb)
     argv = [*prefix, sys.executable, "-I", "-B", f"{INSIDE_CODE_DIR}/worker.py"]
-    argv += ["--tmp", INSIDE_TMP, "--pidns", "--uid", str(RUN_UID)]
+    argv += ["--tmp", INSIDE_TMP, "--pidns", "--uid", str(RUN_UID), *site_args()]
     return Launch(argv=argv, env=sandbox_env(), cwd="/", isolation="bwrap", namespaces=namespaces)
 
 
@@ -169,7 +183,7 @@ def plain_launch(tmp_dir: str) -> Launch:
     env = sandbox_env()
     env["HOME"] = env["TMPDIR"] = tmp_dir
     argv = [sys.executable, "-I", "-B", str(SANDBOX_CODE_DIR / "worker.py"), "--tmp", tmp_dir]
-    argv += ["--uid", str(RUN_UID)]
+    argv += ["--uid", str(RUN_UID), *site_args()]
     return Launch(argv=argv, env=env, cwd=tmp_dir, isolation="none")
 
 

@@ -13,6 +13,7 @@ stays single-threaded and every child starts from a clean, already-imported torc
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import ctypes
 import errno
@@ -20,6 +21,7 @@ import math
 import os
 import select
 import signal
+import site
 import sys
 import time
 from typing import Any
@@ -88,7 +90,12 @@ class Worker:
         out_r, out_w = os.pipe()
         res_r, res_w = os.pipe()
         started = time.monotonic()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            for fd in (out_r, out_w, res_r, res_w):
+                os.close(fd)
+            raise
         if pid == 0:  # the child: never returns
             try:
                 import harness
@@ -113,7 +120,8 @@ class Worker:
         self._wipe_tmp()
 
         output: bytearray = watch["output"]
-        stdout = bytes(output[:budget]).decode("utf-8", "replace")
+        # A character cut by the budget is dropped, not turned into replacement characters.
+        stdout = codecs.getincrementaldecoder("utf-8")("replace").decode(bytes(output[:budget]), final=False)
         cpu_ms = int((rusage.ru_utime + rusage.ru_stime) * 1000) if rusage else 0
         outcome: dict[str, Any] = {
             "status": "crashed",
@@ -445,7 +453,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tmp", required=True)
     parser.add_argument("--uid", type=int, default=65534)
     parser.add_argument("--pidns", action="store_true", help="we run in our own PID namespace")
+    parser.add_argument("--site", action="append", default=[], help="a site directory torch lives in")
     args = parser.parse_args(argv)
+    for directory in args.site:  # -I leaves out e.g. the user site: add where torch really is
+        if directory not in sys.path and os.path.isdir(directory):
+            site.addsitedir(directory)
 
     # The protocol lives on fds of its own; 0 and 1 become /dev/null and stderr, so a stray print
     # (ours or torch's) cannot corrupt it.
