@@ -63,6 +63,12 @@ def _probes(canary: str, cfg: SandboxConfig) -> list[Probe]:
     return [
         normal,
         Probe(
+            "the standard library is importable (modules the workers did not preload)",
+            "import fractions, decimal, encodings.idna, statistics, zipfile\n",
+            (),
+            _passed,
+        ),
+        Probe(
             "the network is unreachable (connect by IP and by name fail)",
             textwrap.dedent(
                 """
@@ -210,7 +216,7 @@ async def _doctor(cfg: SandboxConfig, out: TextIO) -> int:
                 say(f"  {'✓' if ok else '✗'} {probe.title} [{timing}]")
                 if not ok:
                     why = [c.detail for c in outcome.checks if not c.passed] or [outcome.error or outcome.status]
-                    say(f"      {why[0][:300]}")
+                    say(textwrap.indent(why[0][-400:], "      "))
         finally:
             await sandbox.close()
     finally:

@@ -305,3 +305,29 @@ async def test_importing_the_sandbox_does_not_import_torch() -> None:
         [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.split() == ["False", "False"]
+
+
+async def test_doctor_proves_the_layers() -> None:
+    import asyncio
+
+    from bot.sandbox import launch
+
+    program = (
+        "from bot.doctor import run_doctor; from bot.sandbox import SandboxConfig; "
+        "raise SystemExit(run_doctor(SandboxConfig(workers=1, wall_seconds=2, memory_mb=384)))"
+    )
+    done = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", program], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    bwrap = launch.find_bwrap()
+    isolated = bwrap is not None and launch.bwrap_self_test(bwrap, 64) is None
+    assert "Layers:" in done.stdout and "Self-test:" in done.stdout
+    assert "✓ a normal torch submission passes" in done.stdout
+    assert "✓ a memory bomb is stopped" in done.stdout
+    assert "✓ an endless loop is stopped" in done.stdout
+    if isolated:
+        assert done.returncode == 0, done.stdout
+        assert "✓ the network is unreachable" in done.stdout
+        assert "✓ a fake TELEGRAM_BOT_TOKEN in the bot's environment is unreadable" in done.stdout
+    else:
+        assert done.returncode == 1, done.stdout

@@ -97,7 +97,7 @@ class _Worker:
             line = await self.proc.stderr.readline()
             if not line:
                 return
-            text = line.decode("utf-8", "replace").rstrip()
+            text = line.decode("utf-8", "replace").rstrip().removeprefix("sandbox worker: ")
             if text:
                 log.warning("sandbox worker %d: %s", self.index, text[:1000])
 
@@ -334,7 +334,7 @@ class Sandbox:
                 )
             except _WorkerGone as exc:
                 await self._discard(worker)
-                if exc.before_start and attempt < 3:
+                if exc.before_start and attempt <= self.config.workers + 1:  # it was dead already: retry
                     log.warning("sandbox worker %d was gone (%s); trying another", worker.index, exc)
                     continue
                 log.warning("sandbox worker %d died during a run (%s); replacing it", worker.index, exc)

@@ -153,6 +153,33 @@ class Worker:
                 outcome["extra"]["exit_code"] = os.WEXITSTATUS(status_word)
         return outcome
 
+    def python_readable(self) -> bool:
+        """Whether a run (after dropping its uid) can still read the Python installation; without
+        bubblewrap a Python under a private home (say /root/.pyenv) is out of its reach, and every
+        import not preloaded here would fail."""
+        if self.uid < 0:
+            return True
+        places = [os.path.dirname(os.__file__), *(p for p in sys.path if p.endswith("-packages"))]
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setgroups([])
+                os.setgid(self.uid)
+                os.setuid(self.uid)
+                os._exit(0 if all(os.access(p, os.R_OK | os.X_OK) for p in places) else 1)
+            except BaseException:
+                os._exit(2)
+        _, status = os.waitpid(pid, 0)
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+            return True
+        print(
+            f"sandbox worker: WARNING: uid {self.uid} cannot read the Python installation ({places[0]}); "
+            "learners' imports of modules not preloaded will fail. Use bubblewrap, or install Python "
+            "where every user can read it.",
+            file=sys.stderr,
+        )
+        return False
+
     @staticmethod
     def _seccomp_works() -> bytes | None:
         """The seccomp filter, if it loads here (tried once, in a throw-away child)."""
@@ -500,6 +527,7 @@ def main(argv: list[str] | None = None) -> int:
         "run_uid": uid if uid >= 0 else os.getuid(),
         "uid_drop": uid >= 0,
         "seccomp_denied": len(seccomp.DENIED_X86_64) if worker.seccomp else 0,
+        "python_readable": worker.python_readable(),
         "threads": torch.get_num_threads(),
         "os_threads_at_fork": _os_threads(),  # must be 1: forking a multi-threaded process is unsafe
     }
