@@ -1,27 +1,43 @@
 """The Telegram bot: a python-telegram-bot ``Application`` around the tutor service.
 
-Handlers are thin: they turn an update into an engine event, hand it to ``Tutor.handle`` with the
-update's id (idempotency) and a ``send`` function that renders replies. Different chats are served
-concurrently; one chat's updates are applied in order by the service's per-learner lock.
+Handlers are thin: they turn an update into an engine event and hand it to ``Tutor.handle`` with the
+update's id (idempotency) and a ``send`` function that performs the replies (``TelegramShell``).
+Different chats are served concurrently; one chat's updates are applied in order by the service's
+per-learner lock (handlers await nothing before taking it, so PTB's arrival order is kept).
+
+What each kind of update becomes:
+
+- private chat: ``/command`` -> ``Start``/``Command``; text -> ``Text``; a button -> ``Press`` (the
+  query is always answered, and a keyboard that no longer applies is removed); stickers, photos,
+  voice, documents... -> ``Unsupported(kind)``; edited and forwarded messages -> ``Unsupported``;
+- groups: a command for us (``/help`` or ``/help@us``) gets a "talk to me in private" note;
+  everything else there is ignored;
+- ``my_chat_member``: the learner blocked (kicked) or unblocked the bot -> inactive / active.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dtm
 import html
 import logging
+import os
+import re
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from telegram import BotCommand, Message, Update
-from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram import BotCommand, LinkPreviewOptions, Message, Update
+from telegram.constants import ChatMemberStatus, ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
+    ChatMemberHandler,
     ContextTypes,
     MessageHandler,
     TypeHandler,
@@ -31,13 +47,17 @@ from telegram.ext import (
 from bot.config import Settings
 from bot.service import Evaluator, Tutor
 from bot.storage import Repository
-from bot.telegram.render import keyboard, parse_callback, to_html
+from bot.telegram.render import CAPTION_LIMIT, keyboard, parse_callback, to_html
 from dialogs.course import Course
+from dialogs.evaluation import CheckSpec, EvalOutcome
 from dialogs.messages import Command, Edit, Event, Photo, Press, Reply, Say, Start, Text, Unsupported
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-SEND_ATTEMPTS = 3
+SEND_ATTEMPTS = 3  # per Bot API call, on network errors and timeouts (429s are retried by the rate limiter)
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+SEQ_FREE_ACTIONS = ("lang", "reset")  # buttons the engine honours whatever the state's version
+TAG = re.compile(r"<[^>]+>")
 
 MENU = {
     "en": [("start", "Hello and the course map"), ("map", "The course map"), ("recap", "Key points of recent sections"),
@@ -46,6 +66,10 @@ MENU = {
     "zh": [("start", "你好，并显示课程地图"), ("map", "课程地图"), ("recap", "最近几节的要点"),
            ("progress", "学习进度"), ("lang", "语言：English / 中文"), ("help", "我能听懂什么"), ("reset", "从头开始")],
 }
+KINDS = [
+    (filters.Sticker.ALL, "sticker"), (filters.PHOTO, "photo"), (filters.VOICE | filters.AUDIO, "voice"),
+    (filters.VIDEO | filters.VIDEO_NOTE | filters.ANIMATION, "video"), (filters.Document.ALL, "document"),
+]
 
 
 def learner_id(chat_id: int) -> str:
@@ -53,6 +77,7 @@ def learner_id(chat_id: int) -> str:
 
 
 def lang_of(update: Update) -> str | None:
+    """The learner's Telegram language as a course language: ``zh*`` -> Chinese, else English."""
     user = update.effective_user
     code = (user.language_code or "") if user else ""
     if not code:
@@ -60,8 +85,12 @@ def lang_of(update: Update) -> str | None:
     return "zh" if code.lower().startswith("zh") else "en"
 
 
+def _seconds(value: int | float | dtm.timedelta) -> float:
+    return value.total_seconds() if isinstance(value, dtm.timedelta) else float(value)
+
+
 class TelegramShell:
-    """Renders replies for one chat and performs them with retries; owns nothing else."""
+    """Performs replies for the tutor in one chat at a time; owns no state of its own."""
 
     def __init__(self, app: Application, tutor: Tutor) -> None:
         self.app = app
@@ -69,74 +98,119 @@ class TelegramShell:
         self.repo: Repository = tutor.repo
 
     async def call(self, chat_id: int, fn: Callable[[], Awaitable[T]]) -> T | None:
-        """One Bot API call: network errors retried a bounded number of times; 403 deactivates."""
+        """One Bot API call: network errors retried a bounded number of times; 403 -> learner inactive.
+
+        Returns None when the learner has blocked the bot; raises other Telegram errors.
+        """
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
                 return await fn()
-            except Forbidden:
-                log.info("chat %s blocked the bot; marked inactive", chat_id)
+            except Forbidden as exc:
+                log.info("chat %s: %s; learner marked inactive", chat_id, exc.message)
                 await asyncio.to_thread(self.repo.set_active, learner_id(chat_id), False)
                 return None
-            except RetryAfter as exc:  # the rate limiter already retried; wait once more ourselves
-                delay = exc.retry_after if isinstance(exc.retry_after, int | float) else exc.retry_after.total_seconds()
+            except RetryAfter as exc:  # the rate limiter retried already; one more patient wait
                 if attempt == SEND_ATTEMPTS:
                     raise
-                await asyncio.sleep(float(delay))
-            except (TimedOut, NetworkError) as exc:
+                await asyncio.sleep(_seconds(exc.retry_after))
+            except NetworkError as exc:  # includes TimedOut; BadRequest is a NetworkError too
                 if isinstance(exc, BadRequest) or attempt == SEND_ATTEMPTS:
                     raise
-                log.warning("telegram call failed (%s), attempt %d/%d", exc, attempt, SEND_ATTEMPTS)
+                log.warning("chat %s: telegram call failed (%s), attempt %d/%d", chat_id, exc, attempt, SEND_ATTEMPTS)
                 await asyncio.sleep(0.5 * attempt)
-        return None
+        return None  # pragma: no cover - the loop always returns or raises
 
-    def sender(self, chat_id: int) -> Callable[[Sequence[Reply]], Awaitable[None]]:
+    def sender(self, chat_id: int, edited: set[int]) -> Callable[[Sequence[Reply]], Awaitable[None]]:
+        """The ``send`` the tutor calls; the ids of messages it edits are added to ``edited``."""
+
         async def send(replies: Sequence[Reply]) -> None:
             for reply in replies:
-                await self.perform(chat_id, reply)
+                if not await self.perform(chat_id, reply, edited):
+                    return  # the learner blocked the bot: the rest would fail the same way
 
         return send
 
-    async def perform(self, chat_id: int, reply: Reply) -> None:
-        bot = self.app.bot
-        lid = learner_id(chat_id)
+    async def perform(self, chat_id: int, reply: Reply, edited: set[int]) -> bool:
+        """One reply -> Bot API calls. False when the learner has blocked the bot."""
         if isinstance(reply, Say):
-            chunks = to_html(reply.text)
-            message: Message | None = None
-            for i, chunk in enumerate(chunks):
-                markup = keyboard(reply.buttons, reply.seq) if i == len(chunks) - 1 else None
-                message = await self.call(chat_id, lambda c=chunk, m=markup: bot.send_message(
-                    chat_id, c, parse_mode=ParseMode.HTML, reply_markup=m, disable_web_page_preview=True))
-            if reply.anchor and message is not None:
-                await asyncio.to_thread(self.repo.set_anchor, lid, reply.anchor, message.message_id)
-        elif isinstance(reply, Edit):
-            message_id = await asyncio.to_thread(self.repo.anchor, lid, reply.anchor)
-            if message_id is None:
-                return
-            chunks = to_html(reply.text)
-            text = chunks[0] if len(chunks) == 1 else chunks[0] + "\n…"
-            try:
-                await self.call(chat_id, lambda: bot.edit_message_text(
-                    text, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML,
-                    reply_markup=keyboard(reply.buttons, reply.seq), disable_web_page_preview=True))
-            except BadRequest as exc:  # not modified / message too old or deleted: nothing to fix
-                log.info("edit of %s in chat %s skipped: %s", reply.anchor, chat_id, exc.message)
-        elif isinstance(reply, Photo):
-            caption = to_html(reply.caption, limit=1000)[0] if reply.caption else None
-            with open(reply.path, "rb") as f:
-                data = f.read()
-            await self.call(chat_id, lambda: bot.send_photo(chat_id, data, caption=caption,
-                                                            parse_mode=ParseMode.HTML))
+            return await self._say(chat_id, reply)
+        if isinstance(reply, Edit):
+            return await self._edit(chat_id, reply, edited)
+        if isinstance(reply, Photo):
+            return await self._photo(chat_id, reply)
+        log.warning("chat %s: no Telegram rendering for %s; skipped", chat_id, type(reply).__name__)
+        return True
 
-    async def dispatch(self, update: Update, event: Event) -> None:
+    async def _send_text(self, chat_id: int, html_text: str, markup: Any) -> Message | None:
+        bot = self.app.bot
+        try:
+            return await self.call(chat_id, lambda: bot.send_message(
+                chat_id, html_text, parse_mode=ParseMode.HTML, reply_markup=markup, link_preview_options=NO_PREVIEW))
+        except BadRequest as exc:
+            if "parse entities" not in exc.message:
+                raise
+            log.error("chat %s: Telegram refused our HTML (%s); sent as plain text: %r", chat_id, exc.message,
+                      html_text[:200])
+            plain = html.unescape(TAG.sub("", html_text))
+            return await self.call(chat_id, lambda: bot.send_message(
+                chat_id, plain, reply_markup=markup, link_preview_options=NO_PREVIEW))
+
+    async def _say(self, chat_id: int, reply: Say) -> bool:
+        chunks = to_html(reply.text)
+        message: Message | None = None
+        for i, chunk in enumerate(chunks):
+            last = i == len(chunks) - 1
+            message = await self._send_text(chat_id, chunk, keyboard(reply.buttons, reply.seq) if last else None)
+            if message is None:
+                return False
+        if reply.anchor and message is not None:
+            await asyncio.to_thread(self.repo.set_anchor, learner_id(chat_id), reply.anchor, message.message_id)
+        return True
+
+    async def _edit(self, chat_id: int, reply: Edit, edited: set[int]) -> bool:
+        message_id = await asyncio.to_thread(self.repo.anchor, learner_id(chat_id), reply.anchor)
+        if message_id is None:
+            return True
+        text = to_html(reply.text)[-1]  # an anchored Say that was split keeps its anchor on the last part
+        bot = self.app.bot
+        try:
+            done = await self.call(chat_id, lambda: bot.edit_message_text(
+                text, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML,
+                reply_markup=keyboard(reply.buttons, reply.seq), link_preview_options=NO_PREVIEW))
+        except BadRequest as exc:  # not modified / deleted / too old: nothing to fix, the answer follows
+            log.info("chat %s: edit of %s skipped: %s", chat_id, reply.anchor, exc.message)
+            return True
+        edited.add(message_id)
+        return done is not None
+
+    async def _photo(self, chat_id: int, reply: Photo) -> bool:
+        caption = to_html(reply.caption, limit=CAPTION_LIMIT)[0] if reply.caption else None
+        bot = self.app.bot
+        path = Path(reply.path)
+        sent = await self.call(chat_id, lambda: bot.send_photo(chat_id, path, caption=caption,
+                                                               parse_mode=ParseMode.HTML))
+        return sent is not None
+
+    async def dispatch(self, update: Update, event: Event) -> set[int]:
+        """Hand one event to the tutor; returns the ids of the messages edited on the way."""
         chat = update.effective_chat
+        edited: set[int] = set()
         if chat is None:
-            return
-        await self.tutor.handle(learner_id(chat.id), event, self.sender(chat.id), update_id=update.update_id,
-                                chat_id=chat.id, lang_hint=lang_of(update))
+            return edited
+        await self.tutor.handle(learner_id(chat.id), event, self.sender(chat.id, edited),
+                                update_id=update.update_id, chat_id=chat.id, lang_hint=lang_of(update))
+        return edited
+
+    async def seq(self, chat_id: int) -> int | None:
+        state = await asyncio.to_thread(self.repo.load, learner_id(chat_id))
+        return None if state is None else state.seq
 
 
 def shell_of(context: ContextTypes.DEFAULT_TYPE) -> TelegramShell:
     return context.application.bot_data["shell"]
+
+
+# ------------------------------------------------------------------------------------ handlers
 
 
 async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -155,48 +229,12 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     msg = update.effective_message
     if msg is None or msg.text is None:
         return
-    if msg.forward_origin is not None:
-        await shell_of(context).dispatch(update, Unsupported("forwarded"))
-        return
     await shell_of(context).dispatch(update, Text(msg.text))
 
 
-async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """An inline button: always answered, so the button never keeps spinning."""
-    query = update.callback_query
-    if query is None:
-        return
-    shell = shell_of(context)
-    parsed = parse_callback(query.data or "")
-    chat_id = query.message.chat.id if query.message else None
-    try:
-        if parsed is not None and chat_id is not None:
-            seq, action, arg = parsed
-            await shell.dispatch(update, Press(action, arg, seq))
-        else:
-            await shell.dispatch(update, Press("unknown", "", -1))
-    finally:
-        try:
-            await shell.call(chat_id or 0, query.answer)
-        except TelegramError as exc:  # an old query can no longer be answered; nothing to do
-            log.info("callback answer failed: %s", exc)
-
-
-KINDS = [
-    (filters.Sticker.ALL, "sticker"), (filters.PHOTO, "photo"), (filters.VOICE | filters.AUDIO, "voice"),
-    (filters.VIDEO | filters.VIDEO_NOTE | filters.ANIMATION, "video"), (filters.Document.ALL, "document"),
-]
-
-
-async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Stickers, photos, voice notes, documents...: a friendly word, nothing changes."""
-    msg = update.effective_message
-    what = "other"
-    for flt, name in KINDS:
-        if msg is not None and flt.check_update(update):
-            what = name
-            break
-    await shell_of(context).dispatch(update, Unsupported(what))
+async def on_forwarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A forwarded message: we grade what the learner writes, not what they pass on."""
+    await shell_of(context).dispatch(update, Unsupported("forwarded"))
 
 
 async def on_edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -204,36 +242,140 @@ async def on_edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await shell_of(context).dispatch(update, Unsupported("edited"))
 
 
-async def on_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A command addressed to the bot in a group: point to the private chat."""
+async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stickers, photos, voice notes, documents...: a friendly word, nothing changes."""
+    what = next((name for flt, name in KINDS if flt.check_update(update)), "other")
+    await shell_of(context).dispatch(update, Unsupported(what))
+
+
+async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An inline button: always answered (no spinning button); a keyboard left stale is removed."""
+    query = update.callback_query
+    if query is None:
+        return
+    shell = shell_of(context)
+    parsed = parse_callback(query.data or "")
+    seq, action, arg = parsed if parsed is not None else (-1, "unknown", "")
+    edited: set[int] = set()
+    try:
+        edited = await shell.dispatch(update, Press(action, arg, seq))
+    finally:
+        try:
+            await query.answer()
+        except TelegramError as exc:  # too old to answer, or the network: the learner saw the reply anyway
+            log.info("callback query %s not answered: %s", query.id, exc)
+    message = query.message
+    if not isinstance(message, Message) or message.reply_markup is None or message.message_id in edited:
+        return
+    if action in SEQ_FREE_ACTIONS or seq != await shell.seq(message.chat.id):
+        await _remove_keyboard(shell, message)
+
+
+async def _remove_keyboard(shell: TelegramShell, message: Message) -> None:
+    """Take the buttons off a message whose question has moved on."""
+    try:
+        await shell.call(message.chat.id, lambda: message.edit_reply_markup(reply_markup=None))
+    except BadRequest as exc:  # already gone, or the message is too old to edit
+        log.info("chat %s: keyboard of message %s kept: %s", message.chat.id, message.message_id, exc.message)
+
+
+async def on_group_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A command in a group: if it is addressed to us, point to the private chat."""
     msg = update.effective_message
-    if msg is None:
+    if msg is None or not msg.text:
         return
     me = context.bot.username
-    tutor = shell_of(context).tutor
-    lang = lang_of(update) or "en"
-    text = tutor.course.t(lang, "group_note", bot=me)
-    await shell_of(context).call(msg.chat.id, lambda: msg.reply_text(to_html(text)[0], parse_mode=ParseMode.HTML))
+    _, _, target = msg.text.split(maxsplit=1)[0].partition("@")
+    if target and target.lower() != me.lower():
+        return  # for another bot
+    shell = shell_of(context)
+    text = shell.tutor.course.t(lang_of(update) or "en", "group_note", bot=me)
+    await shell.call(msg.chat.id, lambda: msg.reply_text(to_html(text)[0], parse_mode=ParseMode.HTML,
+                                                         link_preview_options=NO_PREVIEW))
+
+
+async def on_membership(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The learner blocked (or unblocked) the bot in their private chat."""
+    change = update.my_chat_member
+    if change is None or change.chat.type != "private":
+        return
+    active = change.new_chat_member.status not in (ChatMemberStatus.BANNED, ChatMemberStatus.LEFT)
+    log.info("chat %s: the learner %s the bot", change.chat.id, "unblocked" if active else "blocked")
+    await asyncio.to_thread(shell_of(context).repo.set_active, learner_id(change.chat.id), active)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the failing update with its context and apologise to the learner."""
-    log.error("error while handling update %r", update.to_dict() if isinstance(update, Update) else update,
-              exc_info=context.error)
-    if isinstance(update, Update) and update.effective_chat is not None:
-        shell = shell_of(context)
-        text = shell.tutor.course.t(lang_of(update) or "en", "our_error")
+    error = context.error
+    if not isinstance(update, Update):
+        if isinstance(error, NetworkError):  # fetching updates failed; PTB retries on its own
+            log.warning("telegram: %s", error)
+        else:
+            log.error("error outside an update: %r", update, exc_info=error)
+        return
+    chat = update.effective_chat
+    log.error("error while handling update %s (chat %s): %s", update.update_id, chat.id if chat else None,
+              update.to_dict(), exc_info=error)
+    if chat is None or chat.type != "private":
+        return
+    shell = shell_of(context)
+    state = None
+    with contextlib.suppress(Exception):
+        state = await asyncio.to_thread(shell.repo.load, learner_id(chat.id))
+    lang = state.lang if state is not None else lang_of(update) or "en"
+    text = to_html(shell.tutor.course.t(lang, "our_error"))[0]
+    try:
+        await shell.call(chat.id, lambda: context.bot.send_message(chat.id, text, parse_mode=ParseMode.HTML))
+    except TelegramError as exc:
+        log.warning("chat %s: could not even apologise: %s", chat.id, exc)
+
+
+async def _ignore(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Everything else (group chatter, channel posts, polls...) is ignored on purpose."""
+
+
+# ------------------------------------------------------------------------------------ application
+
+
+class BackgroundStart:
+    """An evaluator (the sandbox) started in the background: the bot answers at once, a submission
+    sent meanwhile waits for it, and a sandbox that cannot start leaves the rest of the bot working."""
+
+    def __init__(self, evaluator: Any) -> None:
+        self.evaluator = evaluator
+        self._starting: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._starting = asyncio.create_task(self._start(), name="sandbox-start")
+
+    async def _start(self) -> None:
         try:
-            await context.bot.send_message(update.effective_chat.id, html.escape(text))
-        except TelegramError:
-            log.warning("could not even apologise to chat %s", update.effective_chat.id)
+            await self.evaluator.start()
+        except Exception:
+            log.exception("the code sandbox could not start; code tasks will be answered 'unavailable'")
+
+    async def evaluate(self, code: str, checks: Sequence[CheckSpec]) -> EvalOutcome:
+        if self._starting is not None:
+            await asyncio.shield(self._starting)
+        return await self.evaluator.evaluate(code, checks)
+
+    def is_saturated(self) -> bool:
+        starting = self._starting is not None and not self._starting.done()
+        return starting or bool(self.evaluator.is_saturated())
+
+    async def close(self) -> None:
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._starting
+        await self.evaluator.close()
 
 
 async def set_commands(app: Application) -> None:
+    """The command menu in English and Chinese (Telegram picks by the user's language), English by default."""
     for lang, items in MENU.items():
-        commands = [BotCommand(name, desc) for name, desc in items]
-        await app.bot.set_my_commands(commands, language_code=lang)
-    await app.bot.set_my_commands([BotCommand(n, d) for n, d in MENU["en"]])
+        await app.bot.set_my_commands([BotCommand(name, desc) for name, desc in items], language_code=lang)
+    await app.bot.set_my_commands([BotCommand(name, desc) for name, desc in MENU["en"]])
 
 
 def build_application(settings: Settings, course: Course, repo: Repository,
@@ -252,41 +394,43 @@ def build_application(settings: Settings, course: Course, repo: Repository,
         .post_shutdown(_post_shutdown)
         .build()
     )
+    if evaluator is not None and hasattr(evaluator, "start") and hasattr(evaluator, "close"):
+        evaluator = BackgroundStart(evaluator)
     tutor = Tutor(course, repo, evaluator)
     app.bot_data["shell"] = TelegramShell(app, tutor)
     app.bot_data["settings"] = settings
     app.bot_data["evaluator"] = evaluator
     private = filters.ChatType.PRIVATE
-    groups = filters.ChatType.GROUPS
-    app.add_handler(MessageHandler(filters.UpdateType.EDITED, on_edited), group=0)
-    app.add_handler(MessageHandler(private & filters.COMMAND & filters.UpdateType.MESSAGE, on_command))
-    app.add_handler(MessageHandler(private & filters.TEXT & filters.UpdateType.MESSAGE, on_text))
-    app.add_handler(CallbackQueryHandler(on_press))
-    app.add_handler(MessageHandler(groups & filters.COMMAND, on_group))
-    app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE, on_other))
-    app.add_handler(TypeHandler(Update, _ignore), group=1)
+    message = filters.UpdateType.MESSAGE
+    app.add_handlers([
+        MessageHandler(private & filters.UpdateType.EDITED_MESSAGE, on_edited),
+        MessageHandler(private & message & filters.FORWARDED, on_forwarded),
+        MessageHandler(private & message & filters.COMMAND, on_command),
+        MessageHandler(private & message & filters.TEXT, on_text),
+        MessageHandler(private & message & ~filters.StatusUpdate.ALL, on_other),
+        CallbackQueryHandler(on_press),
+        MessageHandler(filters.ChatType.GROUPS & message & filters.COMMAND, on_group_command),
+        ChatMemberHandler(on_membership, ChatMemberHandler.MY_CHAT_MEMBER),
+        TypeHandler(Update, _ignore),
+    ])
     app.add_error_handler(on_error)
     return app
 
 
-async def _ignore(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Everything else (group chatter, channel posts...) is ignored on purpose."""
-
-
 async def _post_init(app: Application) -> None:
-    me = await app.bot.get_me()
+    me = app.bot.bot  # fetched by getMe in Application.initialize
     await set_commands(app)
     settings: Settings = app.bot_data["settings"]
-    evaluator: Any = app.bot_data.get("evaluator")
-    if evaluator is not None and hasattr(evaluator, "start"):
-        await evaluator.start()
-    mode = f"webhook {settings.webhook_url}" if settings.webhook_url else "long polling"
+    evaluator = app.bot_data.get("evaluator")
+    if isinstance(evaluator, BackgroundStart):
+        evaluator.start()
+    mode = f"webhook {settings.webhook_url} (port {settings.port})" if settings.webhook_url else "long polling"
     log.info("running as @%s (id %s); database %s; %s", me.username, me.id, _safe_db(settings.db_url), mode)
 
 
 async def _post_shutdown(app: Application) -> None:
-    evaluator: Any = app.bot_data.get("evaluator")
-    if evaluator is not None and hasattr(evaluator, "close"):
+    evaluator = app.bot_data.get("evaluator")
+    if isinstance(evaluator, BackgroundStart):
         await evaluator.close()
 
 
@@ -294,24 +438,31 @@ def _safe_db(url: str) -> str:
     """The database URL without a password."""
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
     return url
 
 
+def webhook_args(settings: Settings) -> dict[str, Any]:
+    """How PTB's webhook server listens for ``WEBHOOK_URL``: on every interface, at the URL's path."""
+    assert settings.webhook_url
+    return {"listen": "0.0.0.0", "port": settings.port, "url_path": urlsplit(settings.webhook_url).path.lstrip("/"),
+            "webhook_url": settings.webhook_url, "secret_token": settings.webhook_secret}
+
+
 def run_bot(settings: Settings, course: Course) -> int:
+    """Serve until SIGINT/SIGTERM: long polling, or a webhook when ``WEBHOOK_URL`` is set."""
     from bot.sandbox import Sandbox, SandboxConfig
 
+    os.environ.setdefault("PTB_TIMEDELTA", "true")  # RetryAfter.retry_after as a timedelta, without warnings
     repo = Repository(settings.db_url)
     sandbox = Sandbox(SandboxConfig(workers=settings.sandbox_workers, wall_seconds=settings.sandbox_wall_seconds,
                                     memory_mb=settings.sandbox_memory_mb, output_bytes=settings.sandbox_output_bytes))
     app = build_application(settings, course, repo, sandbox)
     try:
         if settings.webhook_url:
-            path = urlsplit(settings.webhook_url).path.lstrip("/")
-            app.run_webhook(listen="0.0.0.0", port=settings.port, url_path=path, webhook_url=settings.webhook_url,
-                            secret_token=settings.webhook_secret, allowed_updates=Update.ALL_TYPES)
+            app.run_webhook(**webhook_args(settings), allowed_updates=Update.ALL_TYPES, bootstrap_retries=3)
         else:
-            app.run_polling(allowed_updates=Update.ALL_TYPES)
+            app.run_polling(allowed_updates=Update.ALL_TYPES, bootstrap_retries=3)
     finally:
         repo.close()
     return 0

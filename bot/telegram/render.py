@@ -1,9 +1,9 @@
 """Replies -> Telegram: escaped HTML, messages split under the size limit, inline keyboards.
 
 Telegram counts a message's length after entity parsing (the text without tags, entities
-unescaped) and rejects more than 4096 characters. We pack whole blocks (paragraphs, code blocks,
-tables) into messages of at most ``LIMIT`` characters, never splitting inside a tag; a single block
-that is too long on its own is cut at line boundaries into several blocks of the same kind.
+unescaped) in UTF-16 code units, and rejects more than 4096. We pack whole blocks (paragraphs, code
+blocks, tables) into messages of at most ``LIMIT`` units, never splitting inside a tag; a single
+block that is too long on its own is cut at line boundaries into several blocks of the same kind.
 """
 
 from __future__ import annotations
@@ -16,8 +16,14 @@ from dialogs import markup
 from dialogs.messages import Button
 
 LIMIT = 4000  # a margin under Telegram's 4096
+CAPTION_LIMIT = 1000  # under Telegram's 1024 for photo captions
 TABLE_WIDTH = 46  # wider tables turn into "header: value" lines (chat bubbles are narrow)
 CALLBACK_LIMIT = 64
+
+
+def units(text: str) -> int:
+    """Length in UTF-16 code units, the unit of Telegram's limits (an emoji often counts 2)."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _inline_html(text: str) -> str:
@@ -35,47 +41,55 @@ def _pre(code: str, lang: str) -> str:
     return f"<pre>{esc}</pre>"
 
 
-def _visible_len(block: markup.Block) -> int:
+def _visible(block: markup.Block) -> str:
     if isinstance(block, markup.Para):
-        return len(markup.plain(block.text))
+        return markup.plain(block.text)
     if isinstance(block, markup.CodeBlock):
-        return len(block.code)
-    return sum(len(line) + 1 for line in markup.table_lines(block.rows, TABLE_WIDTH))
+        return block.code
+    return "\n".join(markup.table_lines(block.rows, TABLE_WIDTH))
 
 
 def _lines_under(text: str, limit: int) -> list[str]:
-    """Lines of ``text``, each longer line chopped into ``limit``-sized pieces."""
+    """Lines of ``text``, each longer line chopped into pieces of at most ``limit`` units."""
     out: list[str] = []
     for line in text.split("\n"):
-        out.extend(line[i:i + limit] for i in range(0, len(line), limit)) if line else out.append("")
+        piece, size = "", 0
+        for ch in line:
+            n = units(ch)
+            if size + n > limit:
+                out.append(piece)
+                piece, size = "", 0
+            piece += ch
+            size += n
+        out.append(piece)
     return out
 
 
 def _pack(lines: list[str], limit: int) -> list[str]:
-    """Join lines into chunks of at most ``limit`` characters."""
+    """Join lines into chunks of at most ``limit`` units."""
     chunks: list[str] = []
     cur: list[str] = []
     size = 0
     for line in lines:
-        if cur and size + len(line) + 1 > limit:
+        n = units(line)
+        if cur and size + n + 1 > limit:
             chunks.append("\n".join(cur))
             cur, size = [], 0
         cur.append(line)
-        size += len(line) + 1
+        size += n + 1
     if cur:
         chunks.append("\n".join(cur))
     return chunks
 
 
 def _cut(block: markup.Block, limit: int) -> list[markup.Block]:
-    """Split one oversized block into pieces under ``limit`` visible characters, at line ends."""
+    """Split one oversized block into pieces under ``limit`` visible units, at line ends."""
     if isinstance(block, markup.CodeBlock):
         return [markup.CodeBlock(c, block.lang) for c in _pack(_lines_under(block.code, limit), limit)]
     if isinstance(block, markup.Table):
-        table = "\n".join(markup.table_lines(block.rows, TABLE_WIDTH))
-        return [markup.CodeBlock(c) for c in _pack(_lines_under(table, limit), limit)]
+        return [markup.CodeBlock(c) for c in _pack(_lines_under(_visible(block), limit), limit)]
     # a huge paragraph loses its inline markup rather than risk a tag cut in two
-    return [markup.Para(c) for c in _pack(_lines_under(markup.plain(block.text), limit), limit)]
+    return [markup.Para(c) for c in _pack(_lines_under(_visible(block), limit), limit)]
 
 
 def _block_html(block: markup.Block) -> str:
@@ -83,24 +97,30 @@ def _block_html(block: markup.Block) -> str:
         return _inline_html(block.text)
     if isinstance(block, markup.CodeBlock):
         return _pre(block.code, block.lang)
-    return _pre("\n".join(markup.table_lines(block.rows, TABLE_WIDTH)), "")
+    return _pre(_visible(block), "")
 
 
 def to_html(text: str, limit: int = LIMIT) -> list[str]:
-    """The markup as one or more Telegram HTML messages, each under ``limit`` visible characters."""
+    """The markup as one or more Telegram HTML messages, each under ``limit`` visible units.
+
+    Messages break between blocks (paragraphs, code blocks, tables); blocks with nothing visible
+    are left out, since Telegram refuses an empty message.
+    """
     blocks: list[markup.Block] = []
     for block in markup.parse(text):
-        blocks.extend(_cut(block, limit) if _visible_len(block) > limit else [block])
+        if not _visible(block).strip():
+            continue
+        blocks.extend(_cut(block, limit) if units(_visible(block)) > limit else [block])
     messages: list[str] = []
     parts: list[str] = []
     size = 0
     for block in blocks:
-        n = _visible_len(block)
+        n = units(_visible(block))
         if parts and size + 2 + n > limit:
             messages.append("\n\n".join(parts))
             parts, size = [], 0
+        size += n + (2 if parts else 0)
         parts.append(_block_html(block))
-        size += n + (2 if size else 0)
     if parts:
         messages.append("\n\n".join(parts))
     return [m for m in messages if m.strip()] or ["…"]
@@ -113,7 +133,7 @@ def callback_data(seq: int, button: Button) -> str:
     return data
 
 
-def parse_callback(data: str) -> tuple[int | None, str, str] | None:
+def parse_callback(data: str) -> tuple[int, str, str] | None:
     """``seq|action|arg`` -> (seq, action, arg); None for data we did not make."""
     parts = data.split("|", 2)
     if len(parts) != 3 or not parts[1]:
