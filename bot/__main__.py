@@ -108,6 +108,37 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return run_bot(settings, course)
 
 
+def cmd_push(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.token:
+        print("TELEGRAM_BOT_TOKEN is not set (environment or .env).", file=sys.stderr)
+        return 2
+    if not args.now:
+        print("Pushes are sent by the running bot at each learner's time; `push --now` sends them right now.",
+              file=sys.stderr)
+        return 2
+    from bot.storage import Repository
+    from bot.telegram.app import build_application
+    from bot.telegram.push import push_now
+
+    course = _load_course(settings)
+    repo = Repository(settings.db_url)
+
+    async def main() -> int:
+        app = build_application(settings, course, repo, None)
+        await app.initialize()
+        try:
+            return await push_now(app, args.chat or None)
+        finally:
+            await app.shutdown()
+
+    try:
+        sent = asyncio.run(main())
+    finally:
+        repo.close()
+    print(f"pushed to {sent} learner(s)")
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     from bot.doctor import run_doctor
     from bot.sandbox import SandboxConfig
@@ -127,13 +158,17 @@ def main(argv: list[str] | None = None) -> int:
     p_check = sub.add_parser("check-content", help="validate the course YAML and report its size")
     p_check.add_argument("dir", nargs="?", help="content directory (default: CONTENT_DIR or ./content)")
     sub.add_parser("doctor", help="which sandbox isolation layers are active, with a self-test")
+    p_push = sub.add_parser("push", help="send the daily push now (operators, tests)")
+    p_push.add_argument("--now", action="store_true", help="send it now, whatever each learner's push time")
+    p_push.add_argument("--chat", type=int, action="append", help="only this chat id (repeatable)")
     args = parser.parse_args(argv)
     settings = Settings()
     command = args.command or ("serve" if settings.token else "chat")
     if command == "chat" and args.command is None:
         args.learner, args.lang = "local", None
     _setup_logging(settings, quiet=command in ("chat", "check-content"))
-    handler = {"chat": cmd_chat, "serve": cmd_serve, "check-content": cmd_check_content, "doctor": cmd_doctor}
+    handler = {"chat": cmd_chat, "serve": cmd_serve, "check-content": cmd_check_content, "doctor": cmd_doctor,
+               "push": cmd_push}
     return handler[command](args, settings)
 
 

@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     sandbox_wall_seconds: float = Field(default=5.0, gt=0)
     sandbox_memory_mb: int = Field(default=1024, ge=64)
     sandbox_output_bytes: int = Field(default=65536, ge=1024)
+    push_tick_seconds: float = Field(default=60.0, gt=0)
     log_level: str = "INFO"
 
     @property

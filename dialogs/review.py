@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from dialogs.engine import _Out
 
 QUIZ_KINDS = (Choice, Statements, Predict)
+LETTERS = "ABCDEFGH"
 MAX_QUIZ = 10
 PUSH_GRACE = timedelta(hours=1)  # a push later than this (the bot was down) is skipped, not sent late
 COURSE_FIELDS = ("phase", "section", "step", "recent", "attempts", "hints", "selected", "judged")
@@ -265,7 +266,7 @@ class ReviewMixin:
         if s.mode != "quiz" or not isinstance(step, Choice) or step.multi or step.code:
             return None
         question = plain(step.prompt.get(s.lang))
-        options = tuple(plain(o.text.get(s.lang)) for o in step.options)
+        options = tuple(f"{LETTERS[i]}. {plain(o.text.get(s.lang))}" for i, o in enumerate(step.options))
         if "\n" in question or len(question) > POLL_QUESTION or any(len(o) > POLL_OPTION for o in options):
             return None
         correct = next(i for i, o in enumerate(step.options) if o.correct)

@@ -218,7 +218,7 @@ def test_quiz_of_three_and_poll_spec(d: Driver) -> None:
         asked.append(d.state.step)
         say = [r for r in d.last.replies if isinstance(r, Say) and r.anchor][-1]
         if d.state.step == "m1.one.single":
-            assert say.poll is not None and say.poll.correct == 1 and say.poll.options == ("3", "6", "9")
+            assert say.poll is not None and say.poll.correct == 1 and say.poll.options == ("A. 3", "B. 6", "C. 9")
         d.send("answer")
     assert len(set(asked)) == 3
     assert d.state.mode == "course" and d.state.phase == "section_end"

@@ -18,8 +18,7 @@ import struct
 import subprocess
 import sys
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -28,15 +27,14 @@ import pytest
 import yaml
 
 from bot.sandbox import Sandbox, SandboxConfig
-from bot.service import Evaluator
 from bot.telegram import app as telegram_app
 from bot.telegram.render import LIMIT, to_html, units
 from dialogs import markup
 from dialogs.course import Choice, Course, Explain, Predict, Statements, load_course
 from dialogs.messages import Event, Press, Text
 from tests.support.driver import FIXTURES, mini_course
-from tests.support.fake_bot_api import DROPPED, MAX_TEXT_LENGTH, FakeBotAPI, JSONDict, Learner, SentMessage, utf16_len
-from tests.support.telegram_bot import TelegramBot
+from tests.support.fake_bot_api import DROPPED, MAX_TEXT_LENGTH, FakeBotAPI, JSONDict, SentMessage, utf16_len
+from tests.support.telegram_bot import Chat, Expect, TelegramBot, texts, with_text
 
 ROOT = Path(__file__).resolve().parent.parent
 LETTERS = "ABCDEFGH"
@@ -88,113 +86,6 @@ def part1(tmp_path_factory: pytest.TempPathFactory) -> Course:
 def answers_in(db: Path) -> list[tuple[str, str, str, int]]:
     with sqlite3.connect(db) as conn:
         return conn.execute("SELECT learner_id, step, verdict, correct FROM answerlog ORDER BY id").fetchall()
-
-
-class Chat:
-    """One learner's private chat with the bot: act, wait until handled, return what is new."""
-
-    def __init__(self, server: FakeBotAPI, bot: TelegramBot, user_id: int, language_code: str = "en") -> None:
-        self.server = server
-        self.bot = bot
-        self.learner: Learner = server.learner(user_id, language_code=language_code)
-        self.id = user_id
-
-    def new_since(self, mark: int) -> list[SentMessage]:
-        return [m for m in self.server.messages(self.id) if m.message_id > mark]
-
-    async def _act(self, action: Callable[[], JSONDict | list[JSONDict]]) -> list[SentMessage]:
-        mark = self.server.last_message_id(self.id)
-        updates = action()
-        await self.bot.settled(updates)
-        return self.new_since(mark)
-
-    async def send(self, text: str) -> list[SentMessage]:
-        return await self._act(lambda: self.learner.send(text))
-
-    async def press(self, label: str, *, message_id: int | None = None) -> list[SentMessage]:
-        """Tap a button (on the given message, else the newest one showing it); the tap is answered."""
-        before = set(self.server.answered_callback_queries)
-        new = await self._act(lambda: self.learner.press(label, message_id=message_id))
-        assert not self.server.unanswered_callback_queries(), "a tap was left spinning"
-        assert len(self.server.answered_callback_queries) == len(before) + 1
-        return new
-
-    async def click(self, data: str, message_id: int, *, check: bool = True) -> list[SentMessage]:
-        return await self._act(lambda: self.server.click(self.id, message_id, data, check=check))
-
-    @property
-    def messages(self) -> list[SentMessage]:
-        return self.server.messages(self.id)
-
-    def message(self, message_id: int) -> SentMessage:
-        return self.server.message(self.id, message_id)
-
-    def state(self) -> Any:
-        state = self.bot.state(self.id)
-        assert state is not None
-        return state
-
-
-def with_text(messages: list[SentMessage], fragment: str) -> SentMessage:
-    found = [m for m in messages if fragment in (m.plain_text or "")]
-    assert found, f"no message with {fragment!r} in {[m.summary() for m in messages]}"
-    return found[-1]
-
-
-def texts(messages: list[SentMessage]) -> str:
-    return "\n---\n".join(m.plain_text or "" for m in messages)
-
-
-@dataclass
-class Expect:
-    """What may go wrong in a test on purpose; everything else must go right (checked at the end)."""
-
-    failed_requests: set[int] = field(default_factory=set)  # HTTP statuses the bot may have met
-    error_logs: int = 0  # ERROR log records the test provokes
-
-    def verify(self, server: FakeBotAPI, records: list[logging.LogRecord]) -> None:
-        failed = [str(r) for r in server.requests
-                  if r.method.lower() != "getupdates" and not r.ok and r.status not in self.failed_requests]
-        assert not failed, "requests the fake refused:\n" + "\n".join(failed)
-        assert not server.unanswered_callback_queries(), "taps left spinning"
-        errors = [r.getMessage() for r in records if r.levelno >= logging.ERROR]
-        assert len(errors) == self.error_logs, f"error logs: {errors}"
-        assert not server.server_errors, server.server_errors[0]
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI(bot_username=BOT_NAME) as fake:
-        yield fake
-
-
-@pytest.fixture
-def expect(caplog: pytest.LogCaptureFixture) -> Iterator[Expect]:
-    caplog.set_level(logging.INFO, logger="bot")
-    yield Expect()
-
-
-@pytest.fixture
-async def run_bot(server: FakeBotAPI, tmp_path: Path, expect: Expect,
-                  caplog: pytest.LogCaptureFixture) -> AsyncIterator[Callable[..., Any]]:
-    """``await run_bot(course, evaluator=None, webhook=False)`` starts the bot; it is stopped and checked at
-    the end."""
-    bots: list[TelegramBot] = []
-
-    async def start(course: Course | None = None, evaluator: Evaluator | None = None, **options: Any) -> TelegramBot:
-        bot = TelegramBot(server, tmp_path / "tutor.db", course or mini_course(), evaluator, **options)
-        bots.append(bot)
-        return await bot.start()
-
-    yield start
-    for bot in bots:
-        await bot.stop()
-    expect.verify(server, [r for phase in ("setup", "call") for r in caplog.get_records(phase)] + caplog.records)
-
-
-@pytest.fixture
-async def bot(run_bot: Callable[..., Any]) -> TelegramBot:
-    return await run_bot()
 
 
 async def to_single_question(chat: Chat) -> SentMessage:
@@ -357,7 +248,8 @@ async def test_part1_in_chinese_by_typing_with_a_language_switch(server: FakeBot
 async def test_commands_menu_and_log_line_at_start(server: FakeBotAPI, bot: TelegramBot,
                                                    caplog: pytest.LogCaptureFixture) -> None:
     en = [c["command"] for c in server.commands("en")]
-    assert en[:3] == ["start", "map", "recap"] and {"lang", "help", "reset", "progress"} <= set(en)
+    assert en[:3] == ["start", "map", "cards"]
+    assert {"quiz", "recap", "settings", "lang", "help", "reset", "progress"} <= set(en)
     assert [c["command"] for c in server.commands("zh")] == en
     assert server.commands("zh")[0]["description"] == "你好，并显示课程地图"
     assert [c["command"] for c in server.commands()] == en

@@ -61,3 +61,12 @@ class MessageAnchor(SQLModel, table=True):
     learner_id: str = Field(primary_key=True)
     anchor: str = Field(primary_key=True)
     message_id: int
+
+
+class PollRef(SQLModel, table=True):
+    """A quiz poll we sent: a poll answer carries only the poll's id, this finds the learner."""
+
+    poll_id: str = Field(primary_key=True)
+    learner_id: str
+    chat_id: int
+    seq: int

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, create_engine, select
 
-from bot.storage.models import AnswerLog, Learner, MessageAnchor, ProcessedUpdate, ReviewLog, utcnow
+from bot.storage.models import AnswerLog, Learner, MessageAnchor, PollRef, ProcessedUpdate, ReviewLog, utcnow
 from dialogs.messages import Effect, LogAnswer, LogReview
 from dialogs.state import LearnerState
 
@@ -155,3 +155,14 @@ class Repository:
             row.message_id = message_id
             db.add(row)
             db.commit()
+
+    # -------------------------------------------------------------------------------------- polls
+
+    def set_poll(self, poll_id: str, learner_id: str, chat_id: int, seq: int) -> None:
+        with self._write, Session(self.engine) as db:
+            db.merge(PollRef(poll_id=poll_id, learner_id=learner_id, chat_id=chat_id, seq=seq))
+            db.commit()
+
+    def poll(self, poll_id: str) -> PollRef | None:
+        with Session(self.engine) as db:
+            return db.get(PollRef, poll_id)

@@ -40,6 +40,7 @@ from telegram.ext import (
     ChatMemberHandler,
     ContextTypes,
     MessageHandler,
+    PollAnswerHandler,
     TypeHandler,
     filters,
 )
@@ -47,6 +48,7 @@ from telegram.ext import (
 from bot.config import Settings
 from bot.service import Evaluator, Tutor
 from bot.storage import Repository
+from bot.telegram.push import install_push_job
 from bot.telegram.render import CAPTION_LIMIT, keyboard, parse_callback, to_html
 from dialogs.course import Course
 from dialogs.evaluation import CheckSpec, EvalOutcome
@@ -60,11 +62,15 @@ SEQ_FREE_ACTIONS = ("lang", "reset")  # buttons the engine honours whatever the 
 TAG = re.compile(r"<[^>]+>")
 
 MENU = {
-    "en": [("start", "Hello and the course map"), ("map", "The course map"), ("recap", "Key points of recent sections"),
-           ("progress", "How far you are"), ("lang", "Language: English / 中文"), ("help", "What I understand"),
-           ("reset", "Start over")],
-    "zh": [("start", "你好，并显示课程地图"), ("map", "课程地图"), ("recap", "最近几节的要点"),
-           ("progress", "学习进度"), ("lang", "语言：English / 中文"), ("help", "我能听懂什么"), ("reset", "从头开始")],
+    "en": [("start", "Hello and the course map"), ("map", "The course map"), ("cards", "Review due flashcards"),
+           ("quiz", "A question on what you've covered"), ("recap", "Key points and flashcards of recent sections"),
+           ("progress", "Streak, sections, cards due"), ("settings", "Daily push time, time zone, pause"),
+           ("lang", "Language: English / 中文"), ("help", "What I understand"), ("reset", "Start over")],
+    "zh": [("start", "你好，并显示课程地图"), ("map", "课程地图"), ("cards", "复习到期的闪卡"),
+           ("quiz", "针对已学内容出一道题"), ("recap", "最近几节的要点与闪卡"),
+           ("progress", "连续天数、进度、到期闪卡"),
+           ("settings", "每日推送时间、时区、暂停"), ("lang", "语言：English / 中文"), ("help", "我能听懂什么"),
+           ("reset", "从头开始")],
 }
 KINDS = [
     (filters.Sticker.ALL, "sticker"), (filters.PHOTO, "photo"), (filters.VOICE | filters.AUDIO, "voice"),
@@ -156,6 +162,8 @@ class TelegramShell:
                 chat_id, plain, reply_markup=markup, link_preview_options=NO_PREVIEW))
 
     async def _say(self, chat_id: int, reply: Say) -> bool:
+        if reply.poll is not None:
+            return await self._poll(chat_id, reply)
         chunks = to_html(reply.text)
         message: Message | None = None
         for i, chunk in enumerate(chunks):
@@ -165,6 +173,20 @@ class TelegramShell:
                 return False
         if reply.anchor and message is not None:
             await asyncio.to_thread(self.repo.set_anchor, learner_id(chat_id), reply.anchor, message.message_id)
+        return True
+
+    async def _poll(self, chat_id: int, reply: Say) -> bool:
+        """A quiz question as a native Telegram quiz poll; its answer comes back as a poll answer."""
+        poll = reply.poll
+        assert poll is not None
+        bot = self.app.bot
+        message = await self.call(chat_id, lambda: bot.send_poll(
+            chat_id, poll.question, list(poll.options), is_anonymous=False, type="quiz",
+            correct_option_id=poll.correct, explanation=poll.explanation or None))
+        if message is None:
+            return False
+        if message.poll is not None:
+            await asyncio.to_thread(self.repo.set_poll, message.poll.id, learner_id(chat_id), chat_id, reply.seq)
         return True
 
     async def _edit(self, chat_id: int, reply: Edit, edited: set[int]) -> bool:
@@ -304,6 +326,20 @@ async def on_membership(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await asyncio.to_thread(shell_of(context).repo.set_active, learner_id(change.chat.id), active)
 
 
+async def on_poll_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An answer to one of our quiz polls: the same as tapping that option's button."""
+    answer = update.poll_answer
+    if answer is None or not answer.option_ids:
+        return  # a retracted vote (quiz polls do not allow it, but be safe)
+    shell = shell_of(context)
+    ref = await asyncio.to_thread(shell.repo.poll, answer.poll_id)
+    if ref is None:
+        log.info("answer to an unknown poll %s ignored", answer.poll_id)
+        return
+    await shell.tutor.handle(ref.learner_id, Press("pick", str(answer.option_ids[0]), ref.seq),
+                             shell.sender(ref.chat_id, set()), update_id=update.update_id, chat_id=ref.chat_id)
+
+
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the failing update with its context and apologise to the learner."""
     error = context.error
@@ -411,6 +447,7 @@ def build_application(settings: Settings, course: Course, repo: Repository,
         CallbackQueryHandler(on_press),
         MessageHandler(filters.ChatType.GROUPS & message & filters.COMMAND, on_group_command),
         ChatMemberHandler(on_membership, ChatMemberHandler.MY_CHAT_MEMBER),
+        PollAnswerHandler(on_poll_answer),
         TypeHandler(Update, _ignore),
     ])
     app.add_error_handler(on_error)
@@ -424,6 +461,7 @@ async def _post_init(app: Application) -> None:
     evaluator = app.bot_data.get("evaluator")
     if isinstance(evaluator, BackgroundStart):
         evaluator.start()
+    install_push_job(app, interval=settings.push_tick_seconds)
     mode = f"webhook {settings.webhook_url} (port {settings.port})" if settings.webhook_url else "long polling"
     log.info("running as @%s (id %s); database %s; %s", me.username, me.id, _safe_db(settings.db_url), mode)
 

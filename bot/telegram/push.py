@@ -21,7 +21,7 @@ TICK_SECONDS = 60
 async def push_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Send the pushes that are due now."""
     shell = context.application.bot_data["shell"]
-    sent = await shell.tutor.push(shell.sender)
+    sent = await shell.tutor.push(lambda chat_id: shell.sender(chat_id, set()))
     if sent:
         log.info("daily push: %d learners", sent)
 
@@ -33,10 +33,10 @@ def install_push_job(app: Application, interval: float = TICK_SECONDS, first: fl
         raise RuntimeError("python-telegram-bot was installed without its job-queue extra")
     for job in queue.get_jobs_by_name(JOB_NAME):
         job.schedule_removal()
-    queue.run_repeating(push_tick, interval=interval, first=first, name=JOB_NAME)
+    queue.run_repeating(push_tick, interval=interval, first=min(first, interval), name=JOB_NAME)
 
 
 async def push_now(app: Application, chats: Sequence[int] | None = None) -> int:
     """Send every learner (or ``chats``) their push right now, whatever the time of day."""
     shell = app.bot_data["shell"]
-    return await shell.tutor.push(shell.sender, force=True, chats=chats)
+    return await shell.tutor.push(lambda chat_id: shell.sender(chat_id, set()), force=True, chats=chats)

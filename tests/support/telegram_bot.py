@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dtm
+import logging
 import socket
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,7 @@ from bot.storage import Repository
 from bot.telegram.app import build_application, learner_id, webhook_args
 from dialogs.course import Course
 from dialogs.state import LearnerState
-from tests.support.fake_bot_api import FakeBotAPI, JSONDict
+from tests.support.fake_bot_api import FakeBotAPI, JSONDict, Learner, SentMessage
 
 LAST_GROUP = 99
 
@@ -175,3 +177,78 @@ class TelegramBot:
         assert self.repo is not None
         row = self.repo.learner(learner_id(chat_id))
         return None if row is None else bool(row.active)
+
+
+# ------------------------------------------------------------------ learners in tests
+
+
+class Chat:
+    """One learner's private chat with the bot: act, wait until handled, return what is new."""
+
+    def __init__(self, server: FakeBotAPI, bot: TelegramBot, user_id: int, language_code: str = "en") -> None:
+        self.server = server
+        self.bot = bot
+        self.learner: Learner = server.learner(user_id, language_code=language_code)
+        self.id = user_id
+
+    def new_since(self, mark: int) -> list[SentMessage]:
+        return [m for m in self.server.messages(self.id) if m.message_id > mark]
+
+    async def _act(self, action: Callable[[], JSONDict | list[JSONDict]]) -> list[SentMessage]:
+        mark = self.server.last_message_id(self.id)
+        updates = action()
+        await self.bot.settled(updates)
+        return self.new_since(mark)
+
+    async def send(self, text: str) -> list[SentMessage]:
+        return await self._act(lambda: self.learner.send(text))
+
+    async def press(self, label: str, *, message_id: int | None = None) -> list[SentMessage]:
+        """Tap a button (on the given message, else the newest one showing it); the tap is answered."""
+        before = set(self.server.answered_callback_queries)
+        new = await self._act(lambda: self.learner.press(label, message_id=message_id))
+        assert not self.server.unanswered_callback_queries(), "a tap was left spinning"
+        assert len(self.server.answered_callback_queries) == len(before) + 1
+        return new
+
+    async def click(self, data: str, message_id: int, *, check: bool = True) -> list[SentMessage]:
+        return await self._act(lambda: self.server.click(self.id, message_id, data, check=check))
+
+    @property
+    def messages(self) -> list[SentMessage]:
+        return self.server.messages(self.id)
+
+    def message(self, message_id: int) -> SentMessage:
+        return self.server.message(self.id, message_id)
+
+    def state(self) -> Any:
+        state = self.bot.state(self.id)
+        assert state is not None
+        return state
+
+
+def with_text(messages: list[SentMessage], fragment: str) -> SentMessage:
+    found = [m for m in messages if fragment in (m.plain_text or "")]
+    assert found, f"no message with {fragment!r} in {[m.summary() for m in messages]}"
+    return found[-1]
+
+
+def texts(messages: list[SentMessage]) -> str:
+    return "\n---\n".join(m.plain_text or "" for m in messages)
+
+
+@dataclass
+class Expect:
+    """What may go wrong in a test on purpose; everything else must go right (checked at the end)."""
+
+    failed_requests: set[int] = field(default_factory=set)  # HTTP statuses the bot may have met
+    error_logs: int = 0  # ERROR log records the test provokes
+
+    def verify(self, server: FakeBotAPI, records: list[logging.LogRecord]) -> None:
+        failed = [str(r) for r in server.requests
+                  if r.method.lower() != "getupdates" and not r.ok and r.status not in self.failed_requests]
+        assert not failed, "requests the fake refused:\n" + "\n".join(failed)
+        assert not server.unanswered_callback_queries(), "taps left spinning"
+        errors = [r.getMessage() for r in records if r.levelno >= logging.ERROR]
+        assert len(errors) == self.error_logs, f"error logs: {errors}"
+        assert not server.server_errors, server.server_errors[0]
