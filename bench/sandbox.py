@@ -94,19 +94,24 @@ async def main() -> None:
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; pool of {config.workers} workers")
     started = time.perf_counter()
     async with Sandbox(config) as sandbox:
-        print(f"start-up of the pool (torch imported in each worker): {time.perf_counter() - started:.2f} s; "
-              f"isolation: {sandbox.isolation}")
+        print(
+            f"start-up of the pool (torch imported in each worker): {time.perf_counter() - started:.2f} s; "
+            f"isolation: {sandbox.isolation}"
+        )
         await warm_runs(sandbox, 3)  # first touches of the page cache
         warm = await warm_runs(sandbox, args.warm)
         rate = await burst(sandbox, args.burst)
     cold = cold_runs(args.cold)
     print(describe("warm", warm))
     print(describe("cold", cold))
-    print(f"throughput: {rate:.1f} submissions/s with the default pool ({config.workers} workers, "
-          f"burst of {args.burst})")
+    print(
+        f"throughput: {rate:.1f} submissions/s with the default pool ({config.workers} workers, burst of {args.burst})"
+    )
     ratio = percentile(cold, 50) / percentile(warm, 50)
-    print(f"warm p50 {percentile(warm, 50) * 1000:.1f} ms vs cold p50 {percentile(cold, 50) * 1000:.0f} ms: "
-          f"{ratio:.0f}x faster")
+    print(
+        f"warm p50 {percentile(warm, 50) * 1000:.1f} ms vs cold p50 {percentile(cold, 50) * 1000:.0f} ms: "
+        f"{ratio:.0f}x faster"
+    )
 
 
 if __name__ == "__main__":

@@ -225,7 +225,12 @@ async def test_a_killed_worker_is_replaced(sandbox: Sandbox) -> None:
 
     victims = list(sandbox._workers)
     for worker in victims:
-        os.kill(worker.proc.pid, signal.SIGKILL)
+        os.kill(worker.proc.pid, signal.SIGKILL)  # bubblewrap (or the plain worker): the sandbox dies with it
+    # Wait until they are really gone (their stderr closes): a worker still dying could accept the
+    # next run and take it down with it, which is a crash, not a replacement.
+    for worker in victims:
+        assert worker.stderr_task is not None
+        await asyncio.wait_for(asyncio.shield(worker.stderr_task), 10)
     outcome = await sandbox.evaluate(SQUARE, [CheckSpec("grad", "assert x.grad is not None")])
     assert outcome.passed, outcome
     for _ in range(100):
@@ -272,7 +277,7 @@ async def test_start_fails_clearly_when_no_worker_can_start(monkeypatch: pytest.
     from bot.sandbox import launch
     from dialogs.errors import SandboxUnavailable
 
-    def broken(tmp_dir: str) -> launch.Launch:
+    def broken(tmp_dir: str, uid: int) -> launch.Launch:
         argv = [sys.executable, "-c", "import sys; sys.exit(3)"]
         return launch.Launch(argv=argv, env=launch.sandbox_env(), cwd=tmp_dir, isolation="none")
 

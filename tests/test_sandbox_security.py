@@ -5,8 +5,8 @@ once in the plain fallback (cases that rely on the namespaces are skipped there)
 hostile case:
 - a normal autograd submission must pass, see an empty tmp and one torch thread, and find torch
   un-patched;
-- no process of the unprivileged run uid may be left over from this sandbox anywhere on the host
-  (when the runs drop to one): nothing outlives a run.
+- no process with one of the run uids of this test process may be left anywhere on the host (when
+  the runs drop to their own uid): nothing outlives a run.
 The bot's secret is simulated by a canary in ``TELEGRAM_BOT_TOKEN`` set before the workers start.
 """
 
@@ -24,7 +24,7 @@ import pytest
 import pytest_asyncio
 
 from bot.sandbox import Sandbox, SandboxConfig
-from bot.sandbox.launch import RUN_UID
+from bot.sandbox.launch import run_uid_range
 from dialogs.errors import SandboxUnavailable
 from dialogs.evaluation import CheckSpec, EvalOutcome
 
@@ -88,14 +88,10 @@ NORMAL_CHECKS = [
 ]
 
 
-def leftover_processes(sandbox: Sandbox) -> list[str]:
-    """Processes of the run uid that belong to this sandbox: below one of its worker processes, or
-    carrying a plain worker's private tmp in their environment. (Other sandboxes on the machine,
-    say another test run, are not ours to judge.)"""
-    workers = {w.proc.pid for w in sandbox._workers}
-    tmp_dirs = {w.tmp_dir.encode() for w in sandbox._workers if w.tmp_dir}
-    parents: dict[int, int] = {}
-    candidates = []
+def leftover_processes() -> list[str]:
+    """Processes on the host running as one of the run uids of this test process's workers."""
+    uids = run_uid_range()
+    found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -104,23 +100,9 @@ def leftover_processes(sandbox: Sandbox) -> list[str]:
         except OSError:
             continue
         fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
-        parents[int(entry.name)] = int(fields.get("PPid", "0"))
-        if fields.get("Uid", "").split()[:1] == [str(RUN_UID)]:
-            candidates.append((int(entry.name), f"{entry.name} {fields.get('Name')} {fields.get('State')}"))
-    found = []
-    for pid, description in candidates:
-        ancestor, mine = pid, False
-        while ancestor > 1 and not mine:
-            ancestor = parents.get(ancestor, 0)
-            mine = ancestor in workers
-        if not mine and tmp_dirs:
-            try:
-                environ = Path(f"/proc/{pid}/environ").read_bytes()
-            except OSError:
-                environ = b""
-            mine = any(b"=" + d + b"\0" in environ for d in tmp_dirs)
-        if mine:
-            found.append(description)
+        real_uid = fields.get("Uid", "-1").split()[0]
+        if int(real_uid) in uids:
+            found.append(f"{entry.name} {fields.get('Name')} {fields.get('State')} uid={real_uid}")
     return found
 
 
@@ -128,7 +110,7 @@ async def still_works(sandbox: Sandbox) -> None:
     outcome = await sandbox.evaluate(NORMAL, NORMAL_CHECKS)
     assert outcome.passed, outcome
     if sandbox.layers()["unprivileged_uid"]:
-        assert leftover_processes(sandbox) == []
+        assert leftover_processes() == []
 
 
 @dataclass
@@ -640,8 +622,8 @@ async def test_ten_concurrent_submissions(sandbox: Sandbox) -> None:
 
 
 async def test_concurrent_hostile_and_normal_submissions(sandbox: Sandbox) -> None:
-    if sandbox.layers()["bubblewrap"] is not True:
-        pytest.skip("without PID namespaces, kill(-1) reaches the other runs of the same uid")
+    if sandbox.layers()["bubblewrap"] is not True and not sandbox.layers()["unprivileged_uid"]:
+        pytest.skip("without PID namespaces or a uid per worker, kill(-1) reaches the other runs")
     hostile = [sandbox.evaluate("while True:\n    pass\n", []), sandbox.evaluate("import os\nos.kill(-1, 9)\n", [])]
     normal = [sandbox.evaluate(NORMAL, NORMAL_CHECKS) for _ in range(4)]
     outcomes = await asyncio.gather(*hostile, *normal)

@@ -23,8 +23,24 @@ from pathlib import Path
 SANDBOX_CODE_DIR = Path(__file__).resolve().parent
 INSIDE_CODE_DIR = "/sandbox"
 INSIDE_TMP = "/tmp"
-#: The unprivileged uid the runs drop to when the worker can switch uid (the bot runs as root).
-RUN_UID = 65534
+#: When the bot runs as root, each worker's runs drop to a uid of their own, from this range (no
+#: user has one): the per-user process limit then counts one worker's runs only (a fork bomb cannot
+#: starve the others), and a run's kill(-1) reaches nothing but its own run, even without PID
+#: namespaces. The uid encodes the bot's pid, so that two bots on one machine never share one.
+RUN_UID_BASE = 1 << 30
+RUN_UID_SLOTS = 256
+
+
+def run_uid(index: int) -> int:
+    """The uid for worker number ``index`` of this process."""
+    return RUN_UID_BASE + (os.getpid() % (1 << 22)) * RUN_UID_SLOTS + index % RUN_UID_SLOTS
+
+
+def run_uid_range() -> range:
+    """Every uid this process's workers may use."""
+    first = run_uid(0)
+    return range(first, first + RUN_UID_SLOTS)
+
 
 SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime")
@@ -106,9 +122,7 @@ def python_mounts(made: set[str]) -> list[str]:
     done: set[str] = set()
 
     def covered(path: str) -> bool:
-        return path == "/usr" or path.startswith("/usr/") or any(
-            path == d or path.startswith(d + "/") for d in done
-        )
+        return path == "/usr" or path.startswith("/usr/") or any(path == d or path.startswith(d + "/") for d in done)
 
     def mount(path: str) -> None:
         if covered(path):
@@ -171,19 +185,19 @@ def bwrap_command(bwrap: str, tmpfs_mb: int) -> tuple[list[str], tuple[str, ...]
     return args, namespaces
 
 
-def bwrap_launch(bwrap: str, tmpfs_mb: int) -> Launch:
+def bwrap_launch(bwrap: str, tmpfs_mb: int, uid: int) -> Launch:
     prefix, namespaces = bwrap_command(bwrap, tmpfs_mb)
     argv = [*prefix, sys.executable, "-I", "-B", f"{INSIDE_CODE_DIR}/worker.py"]
-    argv += ["--tmp", INSIDE_TMP, "--pidns", "--uid", str(RUN_UID), *site_args()]
+    argv += ["--tmp", INSIDE_TMP, "--pidns", "--uid", str(uid), *site_args()]
     return Launch(argv=argv, env=sandbox_env(), cwd="/", isolation="bwrap", namespaces=namespaces)
 
 
-def plain_launch(tmp_dir: str) -> Launch:
+def plain_launch(tmp_dir: str, uid: int) -> Launch:
     """No bubblewrap: the same worker as a plain process, in a private tmp directory."""
     env = sandbox_env()
     env["HOME"] = env["TMPDIR"] = tmp_dir
     argv = [sys.executable, "-I", "-B", str(SANDBOX_CODE_DIR / "worker.py"), "--tmp", tmp_dir]
-    argv += ["--uid", str(RUN_UID), *site_args()]
+    argv += ["--uid", str(uid), *site_args()]
     return Launch(argv=argv, env=env, cwd=tmp_dir, isolation="none")
 
 

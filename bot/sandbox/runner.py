@@ -181,9 +181,7 @@ class Sandbox:
 
     async def _start(self) -> None:
         await self._choose_isolation()
-        results = await asyncio.gather(
-            *(self._spawn() for _ in range(self.config.workers)), return_exceptions=True
-        )
+        results = await asyncio.gather(*(self._spawn() for _ in range(self.config.workers)), return_exceptions=True)
         workers = [r for r in results if isinstance(r, _Worker)]
         errors = [r for r in results if not isinstance(r, _Worker)]
         for error in errors:
@@ -273,8 +271,9 @@ class Sandbox:
             "private_tmp": f"{cfg.tmpfs_mb} MiB tmpfs, wiped after each run" if bwrap else "own directory, wiped",
             "clean_environment": True,
             "own_pid_namespace": bool(self._worker_info.get("pid_namespace")),
-            "unprivileged_uid": f"uid {self._worker_info.get('run_uid')}" if uid_drop else False,
-            "capabilities": "CAP_SETUID,CAP_SETGID,CAP_KILL in the worker, none in runs" if bwrap and uid_drop
+            "unprivileged_uid": f"one uid per worker (e.g. {self._worker_info.get('run_uid')})" if uid_drop else False,
+            "capabilities": "CAP_SETUID,CAP_SETGID,CAP_KILL in the worker, none in runs"
+            if bwrap and uid_drop
             else ("none" if bwrap else "unchanged"),
             "seccomp": (
                 f"{self._worker_info['seccomp_denied']} system calls denied (new namespaces, ptrace, mount, bpf, "
@@ -303,8 +302,9 @@ class Sandbox:
         if self._starting is not None:  # start() is still importing torch in the workers
             await self._starting.wait()
         if not self._started or self._closed:
-            return _unavailable(f"the sandbox did not start: {self._start_error}" if self._start_error
-                                else "the sandbox is not running")
+            return _unavailable(
+                f"the sandbox did not start: {self._start_error}" if self._start_error else "the sandbox is not running"
+            )
         request = {
             "type": "run",
             "id": next(self._ids),
@@ -363,11 +363,12 @@ class Sandbox:
     async def _spawn(self) -> _Worker:
         index = next(self._indexes)
         tmp_dir = None
+        uid = launching.run_uid(index)
         if self._bwrap:
-            how = launching.bwrap_launch(self._bwrap, self.config.tmpfs_mb)
+            how = launching.bwrap_launch(self._bwrap, self.config.tmpfs_mb, uid)
         else:
             tmp_dir = launching.private_tmp_dir()
-            how = launching.plain_launch(tmp_dir)
+            how = launching.plain_launch(tmp_dir, uid)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *how.argv,
@@ -403,7 +404,9 @@ class Sandbox:
     async def _on_exit(self, worker: _Worker) -> None:
         """A worker that dies while idle is replaced at once (a busy one by ``evaluate``)."""
         await worker.proc.wait()
-        if worker in self._idle and not self._closed:
+        if self._closed:
+            return
+        if worker in self._idle or worker not in self._workers:  # idle, or dropped by _acquire
             log.warning("sandbox worker %d exited (status %s); replacing it", worker.index, worker.proc.returncode)
             await self._discard(worker)
 
@@ -417,8 +420,11 @@ class Sandbox:
             while True:
                 if self._closed:
                     raise SandboxUnavailable("the sandbox is closed")
-                if self._idle:
-                    return self._idle.pop()
+                while self._idle:
+                    worker = self._idle.pop()
+                    if worker.proc.returncode is None:
+                        return worker
+                    self._workers.discard(worker)  # died while idle; _on_exit stops and replaces it
                 self._refill()
                 if not self._workers and not self._spawning:
                     raise SandboxUnavailable(self._failure or "no sandbox worker is running")

@@ -478,7 +478,7 @@ def _uid_mapped(uid: int) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tmp", required=True)
-    parser.add_argument("--uid", type=int, default=65534)
+    parser.add_argument("--uid", type=int, default=-1, help="the uid runs drop to (when we are root)")
     parser.add_argument("--pidns", action="store_true", help="we run in our own PID namespace")
     parser.add_argument("--site", action="append", default=[], help="a site directory torch lives in")
     args = parser.parse_args(argv)
