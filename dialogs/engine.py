@@ -440,7 +440,7 @@ class Engine(ReviewMixin):
     # ------------------------------------------------------------------------------------ questions
 
     def _anchor(self, s: LearnerState) -> str:
-        return f"q:{s.step}"
+        return f"{'quiz' if s.mode == 'quiz' else 'q'}:{s.step}"
 
     def _question_text(self, s: LearnerState, step: Any) -> str:
         lang = s.lang

@@ -182,7 +182,7 @@ class TelegramShell:
         bot = self.app.bot
         message = await self.call(chat_id, lambda: bot.send_poll(
             chat_id, poll.question, list(poll.options), is_anonymous=False, type="quiz",
-            correct_option_id=poll.correct, explanation=poll.explanation or None))
+            correct_option_ids=[poll.correct], explanation=poll.explanation or None))
         if message is None:
             return False
         if message.poll is not None:
