@@ -12,6 +12,7 @@ Code is language-neutral and technical terms stay English in both languages.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,7 +171,20 @@ class Predict(StepBase):
     def _options_hold_answer(self) -> Predict:
         if self.options and self.answer not in self.options:
             raise ValueError("'options' must contain the 'answer' exactly")
+        if self.match == "numbers" and not self.options and _words_beyond_numbers(self.answer):
+            raise ValueError("the answer has words besides numbers, which 'match: numbers' would ignore "
+                             "(e.g. SumBackward0 = MeanBackward0): use 'match: exact'")
         return self
+
+
+_PRINTED_NOISE = re.compile(
+    r"grad_fn=<\w+>|requires_grad=(?:true|false)|dtype=torch\.\w+|device='[^']*'|tensor|true|false|none|nan|inf"
+    r"|[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:e[-+]?\d+)?|[\s\[\](),.:]", re.I)
+
+
+def _words_beyond_numbers(printed: str) -> bool:
+    """Does a printed value hold more than numbers and tensor formatting?"""
+    return bool(_PRINTED_NOISE.sub("", printed))
 
 
 class Check(Strict):
