@@ -80,3 +80,12 @@ def test_code_exercises_through_the_real_sandbox() -> None:
         return problems
 
     assert asyncio.run(run()) == []
+
+
+def test_readme_lists_the_curriculum() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for part in course().parts:
+        assert part.title.en in readme
+        for section in part.sections:
+            title = section.title.en.rstrip(" 🕵️🎧🔁🍱🪆🎮🧹📊").strip()
+            assert title in readme, title
