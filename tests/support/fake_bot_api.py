@@ -703,6 +703,7 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True
     allow_reuse_address = False
+    request_queue_size = 256  # the listen backlog: a bot sending 30+ messages at once must not see resets
 
     def __init__(self, address: tuple[str, int], fake: FakeBotAPI) -> None:
         self.fake = fake
