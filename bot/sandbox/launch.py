@@ -163,13 +163,16 @@ def bwrap_command(bwrap: str, tmpfs_mb: int) -> tuple[list[str], tuple[str, ...]
         args += ["--unshare-all"]
         namespaces = ("user", "mount", "pid", "net", "ipc", "uts", "cgroup")
     args += ["--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    # The private tmp first: a checkout (and so its .venv) that lives under /tmp is bound on top of it
+    # below, instead of being hidden by it. The worker leaves what is there at start alone.
+    args += ["--size", str(tmpfs_mb << 20), "--perms", "1777", "--tmpfs", INSIDE_TMP]
     args += ["--ro-bind", "/usr", "/usr"]
     for path in SYSTEM_DIRS:
         if os.path.islink(path):
             args += ["--symlink", os.readlink(path), path]
         elif os.path.isdir(path):
             args += ["--ro-bind", path, path]
-    made = {"/usr"}
+    made = {"/usr", INSIDE_TMP}
     for path in ETC_FILES:
         if os.path.exists(path):
             args += parent_dirs(path, made)
@@ -177,7 +180,6 @@ def bwrap_command(bwrap: str, tmpfs_mb: int) -> tuple[list[str], tuple[str, ...]
     args += python_mounts(made)
     args += ["--ro-bind", str(SANDBOX_CODE_DIR), INSIDE_CODE_DIR]
     args += ["--proc", "/proc", "--dev", "/dev"]
-    args += ["--size", str(tmpfs_mb << 20), "--perms", "1777", "--tmpfs", INSIDE_TMP]
     args += ["--clearenv"]
     for key, value in sandbox_env().items():
         args += ["--setenv", key, value]

@@ -65,6 +65,10 @@ SIGNAL_HINTS = {
 class Worker:
     def __init__(self, tmp: str, uid: int, pid_namespace: bool) -> None:
         self.tmp = tmp
+        try:  # read-only mounts the launcher put under tmp (a checkout living in /tmp): never wiped
+            self.keep = frozenset(os.listdir(tmp))
+        except OSError:
+            self.keep = frozenset()
         self.uid = uid
         self.pid_namespace = pid_namespace
         self.seccomp = self._seccomp_works()
@@ -289,7 +293,7 @@ class Worker:
         """Empty the private tmp, as the sandbox user (who owns what the run wrote)."""
         try:
             with os.scandir(self.tmp) as entries:
-                if next(entries, None) is None:
+                if all(entry.name in self.keep for entry in entries):
                     return
         except OSError:
             return
@@ -300,12 +304,12 @@ class Worker:
                     os.setgroups([])
                     os.setgid(self.uid)
                     os.setuid(self.uid)
-                _wipe(self.tmp)
+                _wipe(self.tmp, self.keep)
             finally:
                 os._exit(0)
         os.waitpid(pid, 0)
         try:
-            left = os.listdir(self.tmp)
+            left = [name for name in os.listdir(self.tmp) if name not in self.keep]
         except OSError:
             left = []
         if left:
@@ -425,9 +429,9 @@ def _descendants(root: int) -> set[int]:
     return found
 
 
-def _wipe(directory: str) -> None:
+def _wipe(directory: str, keep: frozenset[str] = frozenset()) -> None:
     try:
-        entries = list(os.scandir(directory))
+        entries = [entry for entry in os.scandir(directory) if entry.name not in keep]
     except OSError:
         return
     for entry in entries:
