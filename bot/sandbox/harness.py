@@ -10,6 +10,7 @@ Standard library only (plus whatever the learner imports): imported by the worke
 
 from __future__ import annotations
 
+import ast
 import builtins
 import contextlib
 import ctypes
@@ -26,6 +27,7 @@ import traceback
 import types
 from typing import Any, NoReturn
 
+import autograph
 import protocol  # the worker puts its own directory on sys.path
 import seccomp
 
@@ -97,7 +99,7 @@ def _setup(fds: dict[str, int], limits: dict[str, Any]) -> None:
     # The sandbox's own modules are not the learner's business (their functions keep working).
     code_dir = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if p != code_dir]
-    for name in ("harness", "protocol", "seccomp"):
+    for name in ("harness", "protocol", "seccomp", "autograph"):
         sys.modules.pop(name, None)
 
     tmp = str(limits["tmp"])
@@ -124,8 +126,18 @@ def _run(request: dict[str, Any]) -> None:
     namespace = module.__dict__
     linecache.cache[protocol.CODE_FILENAME] = (len(code), None, code.splitlines(True), protocol.CODE_FILENAME)
 
+    graph = request.get("graph")
+    graph_target = str(graph.get("target") or "") if isinstance(graph, dict) else ""
+    names: list[str] = []
     try:
-        compiled = compile(code, protocol.CODE_FILENAME, "exec", dont_inherit=True)
+        if isinstance(graph, dict):  # a picture of the graph was asked for: find what to draw
+            tree = ast.parse(code, protocol.CODE_FILENAME, "exec")
+            names = autograph.target_names(tree)
+            if not graph_target and autograph.keep_last_expression(tree, "_"):
+                names.append("_")
+            compiled = compile(tree, protocol.CODE_FILENAME, "exec", dont_inherit=True)
+        else:
+            compiled = compile(code, protocol.CODE_FILENAME, "exec", dont_inherit=True)
     except BaseException as exc:
         _report({"status": "error", "checks": [], "error": _format_exception_only(exc)})
 
@@ -165,8 +177,16 @@ def _run(request: dict[str, Any]) -> None:
         else:
             _only_in_the_original(pid)
             results.append({"id": check_id, "passed": True, "detail": ""})
+    report: dict[str, Any] = {"status": status, "checks": results, "error": ""}
+    if isinstance(graph, dict):
+        try:
+            report.update(autograph.extract(namespace, names, graph_target))
+        except BaseException as exc:
+            _only_in_the_original(pid)
+            report["problem"] = {"reason": "failed", "name": graph_target, "detail": _check_detail(exc)}
+            del exc
     del reserve
-    _report({"status": status, "checks": results, "error": ""})
+    _report(report)
 
 
 def _report(result: dict[str, Any]) -> NoReturn:

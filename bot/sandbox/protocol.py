@@ -94,3 +94,111 @@ def clean_text(value: object, limit: int) -> str:
         tail = max(0, limit - len(marker) - head)
         text = text[:head] + marker + (text[-tail:] if tail else "")
     return text
+
+
+# -- autograd graphs (see autograph.py): checked field by field, rebuilt from known keys only ------
+
+#: A graph may hold at most this many nodes (backward nodes are capped at 150 in the sandbox, plus
+#: one constant node per ``(None, 0)`` input) and this many edges.
+GRAPH_NODES = 400
+GRAPH_EDGES = 2000
+GRAPH_KINDS = ("backward", "leaf", "const")
+GRAPH_PROBLEMS = ("not_found", "not_tensor", "no_tensor", "leaf", "no_grad", "failed", "invalid")
+
+
+def _int(value: object, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"bad integer in graph: {value!r}"[:80])
+    return value
+
+
+def _list(value: object, limit: int) -> list[Any]:
+    if not isinstance(value, list) or len(value) > limit:
+        raise ValueError("bad list in graph")
+    return value
+
+
+def _dict(value: object) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError("bad object in graph")
+    return value
+
+
+def _shape(value: object) -> list[int]:
+    return [_int(d, 0, 1 << 62) for d in _list(value, 8)]
+
+
+def _tensor(value: object) -> dict[str, Any]:
+    data = _dict(value)
+    return {
+        "name": clean_text(data.get("name", ""), 80),
+        "shape": _shape(data.get("shape", [])),
+        "dtype": clean_text(data.get("dtype", ""), 20),
+        "requires_grad": data.get("requires_grad") is True,
+    }
+
+
+def clean_graph(value: object) -> dict[str, Any]:
+    """A graph from the sandbox, validated and rebuilt; ``ValueError`` when it is malformed."""
+    data = _dict(value)
+    nodes: list[dict[str, Any]] = []
+    raw_nodes = _list(data.get("nodes"), GRAPH_NODES)
+    if not raw_nodes:
+        raise ValueError("a graph without nodes")
+    for index, raw in enumerate(raw_nodes):
+        item = _dict(raw)
+        _int(item.get("id"), index, index)
+        kind = item.get("kind")
+        if kind not in GRAPH_KINDS:
+            raise ValueError(f"bad node kind {kind!r}"[:80])
+        node: dict[str, Any] = {"id": index, "kind": kind, "name": clean_text(item.get("name", ""), 80)}
+        if kind == "leaf":
+            node["tensor"] = _tensor(item.get("tensor"))
+        elif kind == "backward":
+            saved = []
+            for entry in _list(item.get("saved", []), 8):
+                entry = _dict(entry)
+                clean: dict[str, Any] = {"name": clean_text(entry.get("name", ""), 60)}
+                if entry.get("freed") is True:
+                    clean["freed"] = True
+                if "shape" in entry:
+                    clean["shape"] = _shape(entry["shape"])
+                if "shapes" in entry:
+                    clean["shapes"] = [_shape(s) for s in _list(entry["shapes"], 8)]
+                if "value" in entry:
+                    clean["value"] = clean_text(entry["value"], 40)
+                saved.append(clean)
+            node["saved"] = saved
+        nodes.append(node)
+    edges = []
+    for raw in _list(data.get("edges", []), GRAPH_EDGES):
+        item = _dict(raw)
+        edges.append({
+            "src": _int(item.get("src"), 0, len(nodes) - 1),
+            "dst": _int(item.get("dst"), 0, len(nodes) - 1),
+            "input_nr": _int(item.get("input_nr"), 0, 1 << 20),
+            "slot": _int(item.get("slot", 0), 0, 1 << 20),
+        })
+    return {
+        "root": _tensor(data.get("root")),
+        "nodes": nodes,
+        "edges": edges,
+        "truncated": data.get("truncated") is True,
+        "total": _int(data.get("total", len(nodes)), 0, 1 << 40),
+    }
+
+
+def clean_problem(value: object) -> dict[str, Any]:
+    """Why there is no graph (no tensor, a leaf, ...), validated; ``ValueError`` when malformed."""
+    data = _dict(value)
+    reason = data.get("reason")
+    if reason not in GRAPH_PROBLEMS:
+        raise ValueError(f"bad graph problem {reason!r}"[:80])
+    problem: dict[str, Any] = {"reason": reason, "name": clean_text(data.get("name", ""), 80)}
+    if "type" in data:
+        problem["type"] = clean_text(data["type"], 60)
+    if "shape" in data:
+        problem["shape"] = _shape(data["shape"])
+    if "detail" in data:
+        problem["detail"] = clean_text(data["detail"], DETAIL_CHARS)
+    return problem

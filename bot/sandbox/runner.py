@@ -293,6 +293,20 @@ class Sandbox:
 
     async def evaluate(self, code: str, checks: Sequence[CheckSpec]) -> EvalOutcome:
         """Run ``code`` then each check in one fresh namespace; never raises for the learner's code."""
+        return await self._run(code, checks, None)
+
+    async def graph(self, code: str, target: str | None = None) -> EvalOutcome:
+        """Run ``code`` (same limits and isolation as ``evaluate``) and read the autograd graph of
+        ``target``, or of the last tensor assigned at the top level (or a bare last expression).
+
+        With status ``"ok"``, ``extra["graph"]`` holds the graph (see ``autograph.py``; validated by
+        ``protocol.clean_graph``), or ``extra["graph_problem"]`` says why there is none:
+        ``{"reason": "no_tensor" | "not_found" | "not_tensor" | "leaf" | "no_grad" | "failed" | "invalid",
+        "name": ...}``. Errors and timeouts come back as for ``evaluate``.
+        """
+        return await self._run(code, (), {"target": target or ""})
+
+    async def _run(self, code: str, checks: Sequence[CheckSpec], graph: dict[str, str] | None) -> EvalOutcome:
         size = len(code.encode("utf-8", "surrogatepass"))
         if size > protocol.MAX_CODE_BYTES:
             return EvalOutcome(
@@ -305,7 +319,7 @@ class Sandbox:
             return _unavailable(
                 f"the sandbox did not start: {self._start_error}" if self._start_error else "the sandbox is not running"
             )
-        request = {
+        request: dict[str, Any] = {
             "type": "run",
             "id": next(self._ids),
             "code": code,
@@ -315,6 +329,8 @@ class Sandbox:
             "output_bytes": self.config.output_bytes,
             "file_bytes": self.config.tmpfs_mb << 20,
         }
+        if graph is not None:
+            request["graph"] = graph
         queued = time.monotonic()
         for attempt in itertools.count(1):
             try:
@@ -509,6 +525,16 @@ class Sandbox:
             value = raw.extra.get(key)
             if isinstance(value, kind) and not isinstance(value, bool):
                 extra[key] = protocol.clean_text(value, 40) if kind is str else value
+        if "graph" in request and raw.status == "ok":
+            try:
+                if "graph" in raw.extra:
+                    extra["graph"] = protocol.clean_graph(raw.extra["graph"])
+                else:
+                    extra["graph_problem"] = protocol.clean_problem(raw.extra.get("graph_problem"))
+            except ValueError as exc:
+                log.error("sandbox worker sent an invalid graph: %s", exc)
+                extra.pop("graph", None)
+                extra["graph_problem"] = {"reason": "invalid", "name": ""}
         return EvalOutcome(
             status=raw.status,
             checks=checks,

@@ -148,7 +148,11 @@ class Worker:
             outcome["status"] = "timeout"
             outcome["error"] = f"Your code used more than {cpu_seconds} s of CPU time and was stopped."
         elif os.WIFEXITED(status_word) and os.WEXITSTATUS(status_word) == 0 and watch["result"]:
-            outcome.update(self._parse_result(bytes(watch["result"]), request))
+            parsed = self._parse_result(bytes(watch["result"]), request)
+            for key in ("graph", "graph_problem"):
+                if key in parsed:
+                    outcome["extra"][key] = parsed.pop(key)
+            outcome.update(parsed)
         else:
             outcome["error"] = self._crash_message(status_word)
             if os.WIFSIGNALED(status_word):
@@ -340,11 +344,17 @@ class Worker:
                 )
             if status == "ok" and len(checks) != len(wanted):
                 raise ValueError("missing check results")
-            return {
+            parsed: dict[str, Any] = {
                 "status": status,
                 "checks": checks,
                 "error": protocol.clean_text(result.get("error", ""), protocol.ERROR_CHARS),
             }
+            if isinstance(request.get("graph"), dict) and status == "ok":
+                if "graph" in result:
+                    parsed["graph"] = protocol.clean_graph(result["graph"])
+                else:
+                    parsed["graph_problem"] = protocol.clean_problem(result.get("problem"))
+            return parsed
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             return {
                 "status": "crashed",
