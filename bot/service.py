@@ -33,6 +33,16 @@ class Evaluator(Protocol):
     def is_saturated(self) -> bool: ...
 
 
+class GraphEvaluator(Evaluator, Protocol):
+    """An evaluator that can also read autograd graphs (``bot.sandbox.Sandbox.graph``)."""
+
+    async def graph(self, code: str, target: str | None = None) -> EvalOutcome: ...
+
+
+#: Graph results of lesson code kept in memory, by (code, target).
+GRAPH_CACHE_SIZE = 256
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -47,6 +57,7 @@ class Tutor:
         self.clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
         self._inflight: set[str] = set()
+        self._graphs: dict[tuple[str, str], EvalOutcome] = {}
 
     def _lock(self, learner_id: str) -> asyncio.Lock:
         lock = self._locks.get(learner_id)
@@ -104,6 +115,8 @@ class Tutor:
         try:
             if self.evaluator is None:
                 outcome = EvalOutcome("unavailable", error="no sandbox is configured")
+            elif effect.graph is not None:
+                outcome = await self._graph(learner_id, effect)
             else:
                 if self.evaluator.is_saturated():
                     await send([Say(self.course.t(await self._lang(learner_id), "queued"))])
@@ -123,6 +136,25 @@ class Tutor:
                                     None, chat_id)
             await send(turn.replies)
         return turn.effects
+
+    async def _graph(self, learner_id: str, effect: Evaluate) -> EvalOutcome:
+        """The autograd graph for a graph request (lesson code is cached by code and target)."""
+        key = (effect.code, effect.graph or "")
+        if effect.cacheable and key in self._graphs:
+            return self._graphs[key]
+        graph = getattr(self.evaluator, "graph", None)
+        if graph is None:
+            return EvalOutcome("unavailable", error="this evaluator draws no graphs")
+        try:
+            outcome: EvalOutcome = await graph(effect.code, effect.graph or None)
+        except Exception:
+            log.exception("sandbox failed on %s for %s", effect.request, learner_id)
+            return EvalOutcome("unavailable", error="the sandbox failed")
+        if effect.cacheable and outcome.status == "ok":
+            if len(self._graphs) >= GRAPH_CACHE_SIZE:
+                self._graphs.pop(next(iter(self._graphs)))
+            self._graphs[key] = outcome
+        return outcome
 
     async def push(self, sender: Callable[[int], Send], *, force: bool = False, chats: Sequence[int] | None = None,
                    concurrency: int = 32) -> int:

@@ -93,6 +93,13 @@ class Explain(StepBase):
     code: str | None = None
     output: str | None = None  # the real output of ``code``; checked by the truth tests
     quote: Quote | None = None
+    graph: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None  # draw this variable's graph
+
+    @model_validator(mode="after")
+    def _graph_needs_code(self) -> Explain:
+        if self.graph is not None and self.code is None:
+            raise ValueError("'graph' needs 'code' that builds the graph")
+        return self
 
     @model_validator(mode="after")
     def _output_needs_code(self) -> Explain:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from dialogs import answers
+from dialogs import graph as graphs
 from dialogs.course import END, Choice, CodeTask, Course, Explain, Predict, Section, Statements, next_step_id
 from dialogs.evaluation import CheckSpec, EvalOutcome
 from dialogs.messages import (
@@ -21,6 +22,7 @@ from dialogs.messages import (
     EvalResult,
     Evaluate,
     Event,
+    GraphView,
     LogAnswer,
     Photo,
     Press,
@@ -42,7 +44,8 @@ MAX_CODE_CHARS = 20_000
 MAX_ECHO = 60
 UNSUPPORTED_KINDS = ("sticker", "photo", "voice", "video", "document", "other")
 COMMANDS = ("start", "map", "recap", "progress", "lang", "reset", "help", "quit", "hint", "answer", "cards", "quiz",
-            "settings")
+            "settings", "graph")
+GRAPH_REQUEST = "graph:"  # requests of graph pictures start so; they never touch the course position
 KEEP_ON_RESET = ("lang", "lang_chosen", "tz", "push_time", "paused", "daily_max")
 
 
@@ -141,6 +144,8 @@ class Engine(ReviewMixin):
         name = cmd.name
         if name == "start":
             return self._start(s, out)
+        if name == "graph":
+            return self._graph_command(s, cmd.args, out)
         if s.phase == "new" and name not in ("lang", "help", "quit"):
             s = self._start(s, out)
             if name == "map":
@@ -377,6 +382,7 @@ class Engine(ReviewMixin):
                 if s.lang == "zh" and step.quote.translation:
                     text += "\n" + step.quote.translation.strip()
             out.say(text, self._go(s), seq=s.seq)
+            self._lesson_graph(s, step, out)
             return s.but(phase="explain")
         return self._ask(s.but(phase="question"), step, out)
 
@@ -677,7 +683,60 @@ class Engine(ReviewMixin):
         out.say(self.t(s, "running"))
         return s.moved(phase="evaluating", pending=request, evals=s.evals + 1)
 
+    # -------------------------------------------------------------------------------------- graphs
+
+    def _graph_command(self, s: LearnerState, args: str, out: _Out) -> LearnerState:
+        """``/graph <code>`` or ``/graph y: <code>``: ask the sandbox for a picture; the course waits."""
+        target, rest = graphs.split_target(args.strip())
+        code = answers.extract_code(rest)
+        if not code.strip():
+            out.say(self.t(s, "graph_usage"))
+            return s
+        if len(code) > MAX_CODE_CHARS:
+            out.say(self.t(s, "code_too_long", limit=MAX_CODE_CHARS, got=len(code)))
+            return s
+        out.effects.append(Evaluate(f"{GRAPH_REQUEST}{s.seq}:{len(code)}", code, (), graph=target or ""))
+        return s
+
+    def _lesson_graph(self, s: LearnerState, step: Explain, out: _Out) -> None:
+        if step.graph and step.code:
+            out.effects.append(Evaluate(f"{GRAPH_REQUEST}lesson:{step.id}", step.code, (), graph=step.graph,
+                                        cacheable=True))
+
+    def _graph_result(self, s: LearnerState, o: EvalOutcome, out: _Out) -> LearnerState:
+        graph = o.extra.get("graph") if o.status == "ok" else None
+        if isinstance(graph, dict):
+            facts = graphs.summary(graph)
+            caption = self.t(s, "graph_caption", **facts)
+            if graph.get("truncated"):
+                caption += "\n" + self.t(s, "graph_truncated", **facts)
+            out.replies.append(GraphView(graph, caption, graphs.tree(graph), self.t(s, "graph_no_picture"),
+                                         self.t(s, "graph_saved")))
+            return s
+        if o.status == "ok":
+            problem = o.extra.get("graph_problem")
+            problem = problem if isinstance(problem, dict) else {}
+            reason = problem.get("reason")
+            if reason not in ("no_tensor", "no_grad", "leaf", "not_found", "not_tensor"):
+                reason = "failed"
+            out.say(self.t(s, f"graph_{reason}", name=problem.get("name") or "?",
+                           type=problem.get("type") or "?"))
+            return s
+        if o.status == "unavailable":
+            out.say(self.t(s, "graph_down"))
+            return s
+        error = f"\n```\n{o.error.rstrip()[-1500:]}\n```" if o.error else ""
+        text = self.t(s, f"status_{o.status}") + error
+        if o.stdout.strip():
+            shown = o.stdout.rstrip()
+            shown = shown if len(shown) <= 1500 else shown[:1500] + "\n…"
+            text += "\n\n" + self.t(s, "your_output") + f"\n```\n{shown}\n```"
+        out.say(self.t(s, "graph_none") + "\n\n" + text)
+        return s
+
     def _eval_result(self, s: LearnerState, event: EvalResult, out: _Out) -> LearnerState:
+        if event.request.startswith(GRAPH_REQUEST):
+            return self._graph_result(s, event.outcome, out)
         if s.phase != "evaluating" or event.request != s.pending:
             return s  # a result for a submission we no longer wait for
         step = self._current(s)

@@ -115,7 +115,19 @@ class Photo:
     caption: str = ""
 
 
-Reply = Say | Edit | Photo
+@dataclass(frozen=True)
+class GraphView:
+    """An autograd graph (the sandbox's JSON, see ``dialogs.graph``): a picture where the renderer can
+    draw one, else ``tree`` (text) with ``no_picture`` in front. ``caption`` is short markup (≤ 1024)."""
+
+    graph: dict[str, Any]
+    caption: str
+    tree: str
+    no_picture: str = ""
+    saved_as: str = ""  # "{path}" template for a renderer that saves the picture (terminal)
+
+
+Reply = Say | Edit | Photo | GraphView
 
 # -------------------------------------------------------------------------------------------- effects
 
@@ -140,9 +152,15 @@ class LogReview:
 
 @dataclass(frozen=True)
 class Evaluate:
+    """Run ``code`` in the sandbox. With ``graph`` set (a variable name, or ``""`` for the last tensor
+    assigned) it is a graph request: the sandbox reads the autograd graph instead of running checks,
+    and the result may be cached by (code, graph) when ``cacheable`` (lesson code)."""
+
     request: str
     code: str
     checks: tuple[CheckSpec, ...]
+    graph: str | None = None
+    cacheable: bool = False
 
 
 @dataclass(frozen=True)

@@ -65,11 +65,13 @@ MENU = {
     "en": [("start", "Hello and the course map"), ("map", "The course map"), ("cards", "Review due flashcards"),
            ("quiz", "A question on what you've covered"), ("recap", "Key points and flashcards of recent sections"),
            ("progress", "Streak, sections, cards due"), ("settings", "Daily push time, time zone, pause"),
+           ("graph", "Draw the autograd graph of your code"),
            ("lang", "Language: English / 中文"), ("help", "What I understand"), ("reset", "Start over")],
     "zh": [("start", "你好，并显示课程地图"), ("map", "课程地图"), ("cards", "复习到期的闪卡"),
            ("quiz", "针对已学内容出一道题"), ("recap", "最近几节的要点与闪卡"),
            ("progress", "连续天数、进度、到期闪卡"),
-           ("settings", "每日推送时间、时区、暂停"), ("lang", "语言：English / 中文"), ("help", "我能听懂什么"),
+           ("settings", "每日推送时间、时区、暂停"), ("graph", "画出代码的 autograd 计算图"),
+           ("lang", "语言：English / 中文"), ("help", "我能听懂什么"),
            ("reset", "从头开始")],
 }
 KINDS = [
@@ -394,6 +396,15 @@ class BackgroundStart:
         if self._starting is not None:
             await asyncio.shield(self._starting)
         return await self.evaluator.evaluate(code, checks)
+
+    async def graph(self, code: str, target: str | None = None) -> EvalOutcome:
+        if self._starting is not None:
+            await asyncio.shield(self._starting)
+        graph = getattr(self.evaluator, "graph", None)
+        if graph is None:
+            return EvalOutcome("unavailable", error="this evaluator draws no graphs")
+        outcome: EvalOutcome = await graph(code, target)
+        return outcome
 
     def is_saturated(self) -> bool:
         starting = self._starting is not None and not self._starting.done()

@@ -1,0 +1,135 @@
+"""Autograd graphs (the JSON the sandbox returns, see ``bot/sandbox/autograph.py``) as text. Pure.
+
+``tree(graph)`` draws the graph from the root down, in the direction gradients flow::
+
+    y (3,) requires_grad
+    └─ SinBackward0 · saved: self (3,)
+       └─ AddBackward0 · saved: alpha=1
+          ├─ PowBackward0 · saved: exponent=2, self (3,)
+          │  └─ AccumulateGrad → x (3,) requires_grad
+          └─ AccumulateGrad → z (3,) requires_grad
+
+A node reached a second time is shown as ``↑ #n`` (its number at first sight) instead of again.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+MAX_TREE_LINES = 80
+_TARGET = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*")
+_KEYWORDS = frozenset({"if", "else", "elif", "for", "while", "try", "except", "finally", "with", "def", "class",
+                       "lambda", "async", "match", "case"})
+
+
+def split_target(args: str) -> tuple[str | None, str]:
+    """``"y: x = ...; y = x * 2"`` -> ``("y", "x = ...; y = x * 2")``; no ``name:`` prefix -> ``(None, args)``."""
+    match = _TARGET.match(args)
+    if match and match.group(1) not in _KEYWORDS:
+        rest = args[match.end():]
+        if rest.strip() and not rest.lstrip().startswith(("=", ":")):
+            return match.group(1), rest
+    return None, args
+
+
+def shape_text(shape: list[int]) -> str:
+    if not shape:
+        return "()"
+    if len(shape) == 1:
+        return f"({shape[0]},)"
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def saved_text(saved: list[dict[str, Any]]) -> str:
+    parts = []
+    for item in saved:
+        name = str(item.get("name", "")).removeprefix("_saved_")
+        if item.get("freed"):
+            parts.append(f"{name} (freed)")
+        elif "shape" in item:
+            parts.append(f"{name} {shape_text(item['shape'])}")
+        elif "shapes" in item:
+            parts.append(f"{name} [" + ", ".join(shape_text(s) for s in item["shapes"]) + "]")
+        elif "value" in item:
+            parts.append(f"{name}={item['value']}")
+        else:
+            parts.append(name)
+    return ", ".join(parts)
+
+
+def tensor_text(tensor: dict[str, Any]) -> str:
+    name = tensor.get("name") or "(unnamed)"
+    flag = "requires_grad" if tensor.get("requires_grad") else "requires_grad=False"
+    return f"{name} {shape_text(tensor.get('shape', []))} {flag}"
+
+
+def node_text(node: dict[str, Any]) -> str:
+    if node["kind"] == "const":
+        return "None (no gradient: a constant)"
+    if node["kind"] == "leaf":
+        return f"{node['name']} → {tensor_text(node.get('tensor', {}))}"
+    saved = saved_text(node.get("saved", []))
+    return node["name"] + (f" · saved: {saved}" if saved else "")
+
+
+def tree(graph: dict[str, Any], max_lines: int = MAX_TREE_LINES) -> str:
+    nodes = graph["nodes"]
+    children: dict[int, list[int]] = {}
+    for edge in graph.get("edges", []):
+        children.setdefault(edge["src"], []).append(edge["dst"])
+    lines = [tensor_text(graph["root"])]
+    numbers: dict[int, int] = {}
+    cut = False
+
+    def draw(index: int, prefix: str, last: bool) -> None:
+        nonlocal cut
+        if len(lines) >= max_lines:
+            cut = True
+            return
+        branch = "└─ " if last else "├─ "
+        node = nodes[index]
+        if index in numbers:
+            lines.append(f"{prefix}{branch}↑ #{numbers[index]} {node['name']}")
+            return
+        if node["kind"] != "const":
+            numbers[index] = len(numbers) + 1
+        mark = f"#{numbers[index]} " if index in numbers and _shared(index, graph) else ""
+        lines.append(f"{prefix}{branch}{mark}{node_text(node)}")
+        kids = children.get(index, [])
+        for i, kid in enumerate(kids):
+            draw(kid, prefix + ("   " if last else "│  "), i == len(kids) - 1)
+
+    # Deep chains are drawn iteratively enough: the recursion depth is bounded by the node cap (150).
+    draw(0, "", True)
+    if cut:
+        lines.append("…")
+    if graph.get("truncated"):
+        lines.append(f"… ({graph.get('total', '?')} nodes in all; the first {count_nodes(graph)} are shown)")
+    return "\n".join(lines)
+
+
+def _shared(index: int, graph: dict[str, Any]) -> bool:
+    return sum(1 for e in graph.get("edges", []) if e["dst"] == index) > 1
+
+
+def count_nodes(graph: dict[str, Any]) -> int:
+    """Backward nodes shown (constants left out)."""
+    return sum(1 for n in graph["nodes"] if n["kind"] != "const")
+
+
+def leaves(graph: dict[str, Any]) -> list[str]:
+    return [n.get("tensor", {}).get("name") or "?" for n in graph["nodes"] if n["kind"] == "leaf"]
+
+
+def summary(graph: dict[str, Any]) -> dict[str, Any]:
+    """Values for a caption: root name, node and leaf counts, leaf names, the first backward node."""
+    names = sorted(set(leaves(graph)))
+    return {
+        "name": graph["root"].get("name") or "?",
+        "nodes": count_nodes(graph),
+        "total": graph.get("total", count_nodes(graph)),
+        "leaves": len(names),
+        "leaf_names": ", ".join(names[:6]) + ("…" if len(names) > 6 else ""),
+        "grad_fn": graph["nodes"][0]["name"] if graph["nodes"] else "?",
+    }
