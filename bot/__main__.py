@@ -82,7 +82,8 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
         starting = asyncio.create_task(sandbox.start())
         try:
             tutor = Tutor(course, repo, sandbox)
-            return await chat(tutor, f"console:{args.learner}", args.lang or _console_lang())
+            return await chat(tutor, f"console:{args.learner}", args.lang or _console_lang(),
+                              graphs_dir=settings.data_dir / "graphs")
         finally:
             if not starting.done():
                 starting.cancel()

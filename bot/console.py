@@ -6,14 +6,19 @@ multi-line entry ended by a line ``EOF`` or by two empty lines. Ctrl-C, Ctrl-D a
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
+from bot import graphs
 from bot.service import Tutor
 from dialogs import markup
-from dialogs.messages import Command, Edit, Event, Photo, Quit, Reply, Say, Start, Text
+from dialogs.messages import Command, Edit, Event, GraphView, Photo, Quit, Reply, Say, Start, Text
 
 WIDTH = 100
 
@@ -57,8 +62,9 @@ def parse_line(line: str) -> Event:
 
 class Console:
     def __init__(self, tutor: Tutor, learner_id: str, lang_hint: str | None, stdin: TextIO = sys.stdin,
-                 stdout: TextIO = sys.stdout) -> None:
+                 stdout: TextIO = sys.stdout, graphs_dir: Path | None = None) -> None:
         self.tutor = tutor
+        self.graphs_dir = graphs_dir  # where graph pictures are saved (DATA_DIR/graphs); None: text only
         self.learner_id = learner_id
         self.lang_hint = lang_hint
         self.stdin = stdin
@@ -76,9 +82,39 @@ class Console:
             elif isinstance(r, Photo):
                 self.print(self.style.dim(f"[picture: {r.path}]") + (f"\n{render(r.caption, self.style)}"
                                                                        if r.caption else ""))
+            elif isinstance(r, GraphView):
+                await self.show_graph(r)
             elif isinstance(r, Edit):
                 continue  # a chat edits the question message in place; a terminal has scrolled on
         self.stdout.flush()
+
+    async def show_graph(self, r: GraphView) -> None:
+        """The caption, the text tree, and where the picture was saved (when ``dot`` could draw it)."""
+        path = await asyncio.to_thread(self.save_graph, r.graph)
+        tree = "\n".join(self.style.code("  │ ") + line for line in r.tree.split("\n"))
+        lines = [render(r.caption, self.style), tree]
+        if path is not None:
+            lines.append(r.saved_as.replace("{path}", str(path)))
+        elif r.no_picture and self.graphs_dir is not None:
+            lines.append(self.style.dim(r.no_picture))
+        self.print("\n\n".join(lines))
+
+    def save_graph(self, graph: dict[str, object]) -> Path | None:
+        if self.graphs_dir is None:
+            return None
+        png = graphs.render_png(graph)
+        if png is None:
+            return None
+        digest = hashlib.sha256(json.dumps(graph, sort_keys=True).encode()).hexdigest()[:12]
+        name = str(graph.get("root", {}).get("name") or "graph") if isinstance(graph.get("root"), dict) else "graph"
+        safe = "".join(c for c in name if c.isalnum() or c == "_")[:30] or "graph"
+        try:
+            self.graphs_dir.mkdir(parents=True, exist_ok=True)
+            path = self.graphs_dir / f"{safe}-{digest}.png"
+            path.write_bytes(png)
+        except OSError:
+            return None
+        return path
 
     def print(self, text: str) -> None:
         self.stdout.write(text + "\n\n")
@@ -143,5 +179,5 @@ class Console:
         return s.lang if s else (self.lang_hint or "en")
 
 
-async def chat(tutor: Tutor, learner_id: str, lang_hint: str | None) -> int:
-    return await Console(tutor, learner_id, lang_hint).run()
+async def chat(tutor: Tutor, learner_id: str, lang_hint: str | None, graphs_dir: Path | None = None) -> int:
+    return await Console(tutor, learner_id, lang_hint, graphs_dir=graphs_dir).run()

@@ -45,6 +45,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot import graphs
 from bot.config import Settings
 from bot.service import Evaluator, Tutor
 from bot.storage import Repository
@@ -52,7 +53,7 @@ from bot.telegram.push import install_push_job
 from bot.telegram.render import CAPTION_LIMIT, keyboard, parse_callback, to_html
 from dialogs.course import Course
 from dialogs.evaluation import CheckSpec, EvalOutcome
-from dialogs.messages import Command, Edit, Event, Photo, Press, Reply, Say, Start, Text, Unsupported
+from dialogs.messages import Command, Edit, Event, GraphView, Photo, Press, Reply, Say, Start, Text, Unsupported
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -146,6 +147,8 @@ class TelegramShell:
             return await self._edit(chat_id, reply, edited)
         if isinstance(reply, Photo):
             return await self._photo(chat_id, reply)
+        if isinstance(reply, GraphView):
+            return await self._graph(chat_id, reply)
         log.warning("chat %s: no Telegram rendering for %s; skipped", chat_id, type(reply).__name__)
         return True
 
@@ -215,6 +218,25 @@ class TelegramShell:
                                                                parse_mode=ParseMode.HTML))
         return sent is not None
 
+    async def _graph(self, chat_id: int, reply: GraphView) -> bool:
+        """An autograd graph: a PNG photo with its caption; the text tree when it cannot be drawn."""
+        png = await asyncio.to_thread(graphs.render_png, reply.graph)
+        caption = to_html(reply.caption, limit=CAPTION_LIMIT)[0]
+        bot = self.app.bot
+        if png is not None:
+            try:
+                if graphs.fits_a_photo(png):
+                    sent = await self.call(chat_id, lambda: bot.send_photo(
+                        chat_id, png, caption=caption, parse_mode=ParseMode.HTML, filename="graph.png"))
+                else:  # too tall or too wide for a photo: a document keeps every pixel
+                    sent = await self.call(chat_id, lambda: bot.send_document(
+                        chat_id, png, caption=caption, parse_mode=ParseMode.HTML, filename="graph.png"))
+                return sent is not None
+            except BadRequest as exc:
+                log.warning("chat %s: the graph picture was refused (%s); sending the text tree", chat_id, exc.message)
+        text = (reply.no_picture + "\n\n" if png is None and reply.no_picture else "") + reply.caption
+        return await self._say(chat_id, Say(text + f"\n```\n{reply.tree}\n```"))
+
     async def dispatch(self, update: Update, event: Event) -> set[int]:
         """Hand one event to the tutor; returns the ids of the messages edited on the way."""
         chat = update.effective_chat
@@ -242,7 +264,7 @@ async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     msg = update.effective_message
     if msg is None or not msg.text:
         return
-    head, _, args = msg.text.strip().partition(" ")
+    head, args = [*re.split(r"\s", msg.text.strip(), maxsplit=1), ""][:2]  # "/graph\ncode" too
     name = head[1:].split("@")[0].lower()
     event: Event = Start() if name == "start" else Command(name, args.strip())
     await shell_of(context).dispatch(update, event)
