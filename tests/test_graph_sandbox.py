@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ import pytest_asyncio
 
 from bot.sandbox import Sandbox, SandboxConfig, protocol
 from tests.support.graph_truth import reference
+
+REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
@@ -171,3 +174,21 @@ async def test_untrusted_text_is_cut() -> None:
                                   "nodes": [{"id": 0, "kind": "backward", "name": "N" * 500, "extra": 1}]})
     assert len(graph["root"]["name"]) <= 80 and graph["root"]["requires_grad"] is False
     assert len(graph["nodes"][0]["name"]) <= 80 and "extra" not in graph["nodes"][0]
+
+
+async def test_every_lesson_graph_in_the_course_draws(sandbox: Sandbox) -> None:
+    from dialogs.course import Explain, load_course
+
+    course = load_course(REPO / "content")
+    steps = [st for sec in course.sections() for st in sec.steps if isinstance(st, Explain) and st.graph]
+    assert len(steps) >= 6
+    by_section = {st.id.split(".")[0] + "." + st.id.split(".")[1] for st in steps}
+    assert {"p2.grad-fn", "p2.next-functions", "bonus.chain-game"} <= by_section
+    for step in steps:
+        assert step.code is not None
+        outcome = await sandbox.graph(step.code, step.graph)
+        assert outcome.status == "ok", (step.id, outcome.error)
+        graph = outcome.extra.get("graph")
+        assert graph is not None, (step.id, outcome.extra.get("graph_problem"))
+        assert graph["root"]["name"] == step.graph and not graph["truncated"]
+        assert any(n["kind"] == "leaf" for n in graph["nodes"]), step.id
