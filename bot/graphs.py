@@ -69,13 +69,30 @@ def source(graph: dict[str, Any]) -> str:
     return dot.source
 
 
+#: Pictures already drawn, by DOT source (lesson graphs are drawn again and again).
+_CACHE: dict[str, bytes] = {}
+CACHE_SIZE = 64
+
+
 def render_png(graph: dict[str, Any], timeout: float = DOT_TIMEOUT) -> bytes | None:
     """The graph as PNG bytes; ``None`` without ``dot`` or when it fails."""
     dot = shutil.which("dot")
     if dot is None:
         return None
+    text = source(graph)
+    if text in _CACHE:
+        return _CACHE[text]
+    png = _run_dot(dot, text, timeout)
+    if png is not None:
+        if len(_CACHE) >= CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[text] = png
+    return png
+
+
+def _run_dot(dot: str, text: str, timeout: float) -> bytes | None:
     try:
-        done = subprocess.run([dot, "-Tpng"], input=source(graph).encode("utf-8"), capture_output=True,
+        done = subprocess.run([dot, "-Tpng"], input=text.encode("utf-8"), capture_output=True,
                               timeout=timeout, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         log.warning("graphviz dot failed: %s", exc)
