@@ -542,11 +542,12 @@ class Engine(ReviewMixin):
         if step.multi and good:
             missed = len(right - chosen)
             extra = len(chosen - right)
+            gap = "" if s.lang == "zh" else " "  # Chinese sentences are not separated by spaces
             head = self.t(s, "partial_multi", good=good, total=len(right))
             if missed:
-                head += " " + self.t(s, "missed", n=missed)
+                head += gap + self.t(s, "missed", n=missed)
             if extra:
-                head += " " + self.t(s, "extra", n=extra)
+                head += gap + self.t(s, "extra", n=extra)
             self._log(out, step, shown, "partial", False)
         else:
             head = self.pick(s, "wrong")

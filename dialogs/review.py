@@ -85,7 +85,7 @@ class ReviewMixin:
         if s.phase in ("new", "done"):
             out.say(self.t(s, note))
             return s
-        out.say(self.t(s, note) + " " + self.t(s, "back_to_lesson"))
+        out.say(self.t(s, note) + ("" if s.lang == "zh" else " ") + self.t(s, "back_to_lesson"))
         return self._resend(s, out)
 
     # ------------------------------------------------------------------------------ flashcards
