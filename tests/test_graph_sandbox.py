@@ -119,6 +119,12 @@ async def test_a_named_target_and_a_bare_last_expression(sandbox: Sandbox) -> No
     assert graph["root"]["name"] == "_" and graph["nodes"][0]["name"] == "SumBackward0"
 
 
+async def test_a_one_liner_may_skip_import_torch(sandbox: Sandbox) -> None:
+    outcome = await sandbox.graph("x = torch.ones(2, requires_grad=True); y = (x * 3).sum()")
+    assert outcome.status == "ok", outcome
+    assert [n["name"] for n in outcome.extra["graph"]["nodes"]][:2] == ["SumBackward0", "MulBackward0"]
+
+
 @pytest.mark.parametrize(("source", "target", "problem"), [
     ("x = 1\nprint(x)\n", None, {"reason": "no_tensor", "name": ""}),
     ("import torch\nx = torch.ones(2)\ny = x * 2\n", None, {"reason": "no_grad", "name": "y", "shape": [2]}),

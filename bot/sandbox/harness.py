@@ -131,6 +131,9 @@ def _run(request: dict[str, Any]) -> None:
     names: list[str] = []
     try:
         if isinstance(graph, dict):  # a picture of the graph was asked for: find what to draw
+            import torch  # /graph one-liners may skip the import (the workers preloaded torch)
+
+            namespace["torch"] = torch
             tree = ast.parse(code, protocol.CODE_FILENAME, "exec")
             names = autograph.target_names(tree)
             if not graph_target and autograph.keep_last_expression(tree, "_"):
