@@ -310,7 +310,8 @@ class Engine(ReviewMixin):
         if isinstance(step, Statements):
             return self._typed_statements(s, step, text, out)
         if isinstance(step, Predict):
-            if step.options:
+            if step.options and not any(ch.isdigit() for ch in text):
+                # a letter picks an option; digits are read as the output itself ("2 2" is not "b")
                 picked = answers.parse_choice(text, len(step.options))
                 if picked is not None and len(picked) == 1:
                     return self._answer_predict(s, step, step.options[picked[0]], out)
