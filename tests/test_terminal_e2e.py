@@ -165,3 +165,43 @@ def test_code_task_in_the_terminal_runs_real_code(tmp_path: Path) -> None:
         assert "computing 3" in chat.out
         chat.send("/quit")
         assert chat.wait() == 0
+
+
+def code_tasks() -> list[tuple[str, str]]:
+    return [(sec.id, st.id) for sec in course().sections() for st in sec.steps if isinstance(st, CodeTask)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("section_id", "step_id"), code_tasks())
+def test_course_exercises_in_the_terminal(tmp_path: Path, section_id: str, step_id: str) -> None:
+    """Each exercise of Parts 3 and 5: a typical wrong solution is caught by its check, then the
+    reference solution passes, through the real sandbox."""
+    from bot.storage import Repository
+    from dialogs.state import LearnerState
+    from tests.support.driver import NOW
+
+    db = tmp_path / "tutor.db"
+    ids = course().section_ids
+    state = LearnerState(phase="question", section=section_id, step=step_id, seq=1,
+                         done_sections=ids[: ids.index(section_id)])
+    repo = Repository(f"sqlite:///{db}")
+    repo.save_turn("console:local", state, (), NOW)
+    repo.close()
+    task = course().step(section_id, step_id)
+    wrong = next(w for w in task.wrong_solutions if w.fails != "error")
+    failing = next(c for c in task.checks if c.id == wrong.fails)
+    with ChatProcess(db, "--lang", "en") as chat:
+        chat.expect("Welcome back")
+        chat.expect(first_line(task.prompt.get("en")))
+        for line in wrong.code.rstrip().split("\n"):
+            chat.send(line)
+        chat.send("EOF")
+        chat.expect("❌ " + markup.plain(failing.says.get("en"))[:30], timeout=60)
+        chat.send("hint")
+        chat.expect(first_line(task.hints[0].get("en")))
+        for line in task.solution.rstrip().split("\n"):
+            chat.send(line)
+        chat.send("EOF")
+        chat.expect(first_line(task.right.get("en")), timeout=60)
+        chat.send("/quit")
+        assert chat.wait() == 0
