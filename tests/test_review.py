@@ -92,7 +92,7 @@ def test_push_carries_a_due_card_and_the_streak(d: Driver) -> None:
     step_at(d, push_time, Push())
     text = d.text()
     assert "Your daily card" in text and "Where does the gradient go?" in text
-    assert "Streak: 1 days" in text and "Keep your 1-day streak" in text
+    assert "Streak: 1 (best: 1)" in text and "Keep your 1-day streak" in text
     assert d.state.push_due == (push_time + timedelta(days=1)).isoformat()
     old_seq = d.state.seq
     d.send("go")  # the learner carries on with the lesson first; the push's button still works
@@ -245,7 +245,7 @@ def test_recap_by_part_shows_flashcards(d: Driver) -> None:
 def test_progress_shows_streak_and_cards(d: Driver) -> None:
     finish_section_one(d)
     d.command("progress")
-    assert "Streak: 1 days (best 1)" in d.text() and "0 cards due of 2" in d.text()
+    assert "Streak: 1 (best: 1)" in d.text() and "cards due: 0 of 2" in d.text()
 
 
 def test_state_with_deck_round_trips(d: Driver) -> None:

@@ -63,7 +63,7 @@ async def test_daily_push_fires_for_due_learners_and_cards_are_rated(server: Fak
     clock.now = PUSH_TIME
     pushed = await server.wait_for_messages(ada.id, 1, after=tonight[-1].message_id)
     push = with_text(pushed, "Your daily card")
-    assert "Where does the gradient go?" in push.plain_text and "Streak: 1 days" in push.plain_text
+    assert "Where does the gradient go?" in push.plain_text and "Streak: 1 (best: 1)" in push.plain_text
     assert server.last_message_id(bob.id) == marks[bob.id]  # paused
     assert server.last_message_id(cy.id) == marks[cy.id]  # her push is at 08:00
     # the card's answer is behind a button; rating buttons follow
