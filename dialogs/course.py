@@ -28,6 +28,11 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 END = "end"
 
 
+_FENCED = re.compile(r"```.*?```", re.S)
+_INLINE_CODE = re.compile(r"`[^`\n]+`")
+_ITALIC = re.compile(r"(?<![*\w])\*(?!\s)[^*\n]+?(?<!\s)\*(?![*\w])")
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -43,6 +48,10 @@ class Text(Strict):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("text is empty")
+        prose = _INLINE_CODE.sub("", _FENCED.sub("", value)).replace("**", "")
+        italic = _ITALIC.search(prose)
+        if italic:
+            raise ValueError(f"{italic.group(0)!r}: single-asterisk italics are not supported (use **bold**)")
         return value.strip("\n")
 
     def get(self, lang: str) -> str:

@@ -59,6 +59,8 @@ CASES: list[tuple[str, str, Callable[[Any], Any], str, str]] = [
     ("predict options without the answer", "sections/one.yaml",
      lambda d: step(d, 4).update(options=["tensor([1.])", "tensor([2.])"]), "steps[4] (id m1.one.predict)",
      "must contain the 'answer'"),
+    ("single-asterisk italics", "sections/one.yaml", lambda d: step(d, 0)["text"].update(en="A *leaf* tensor"),
+     "steps[0] (id m1.one.intro).text.en", "single-asterisk italics are not supported"),
     ("words in a numbers-matched answer", "sections/one.yaml", lambda d: step(d, 4).update(answer="MulBackward0"),
      "steps[4] (id m1.one.predict)", "use 'match: exact'"),
     ("wrong solution names a missing check", "sections/two.yaml",
