@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from dialogs import markup
 from dialogs.messages import Command, Edit, Event, GraphView, Photo, Quit, Reply, Say, Start, Text
 
 WIDTH = 100
+GRAPH_ALONE = re.compile(r"^\s*/graph(?:@\w+)?(?:\s+([A-Za-z_]\w*)\s*:)?\s*$")
 
 
 class Style:
@@ -165,10 +167,16 @@ class Console:
             if line is None:
                 self.print(self.tutor.course.t(self._lang(), "bye"))
                 return 0
+            graph_alone = GRAPH_ALONE.match(line)
             if wants_code and line.strip() and not line.strip().startswith("/") and \
                     line.strip().lower() not in ("hint", "answer", "提示", "答案", "?"):
                 code = self.read_code(line)
                 event: Event = Text(code or "")
+            elif graph_alone:  # "/graph" or "/graph y:" alone: the code follows on the next lines
+                self.stdout.write(self.style.dim("(code: end with a line EOF, or two empty lines)") + "\n")
+                code = (self.read_code("") or "").strip("\n")
+                target = graph_alone.group(1)
+                event = Command("graph", f"{target}:\n{code}" if target and code else code)
             else:
                 event = parse_line(line)
             if not await self.send_event(event):

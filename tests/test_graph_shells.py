@@ -78,7 +78,7 @@ async def test_graph_in_telegram_sends_a_photo(server: FakeBotAPI, run_bot: Call
     (photo,) = [m for m in new if m.kind == "photo"]
     assert_png(photo.photo)
     caption = photo.plain_text or ""
-    assert "The autograd graph of y: 5 nodes, 2 leaf tensors (x, z)" in caption
+    assert "The autograd graph of y: 5 nodes; leaf tensors: 2 (x, z)" in caption
     assert "<code>y</code>" in (photo.caption or "")
     assert bot.state(chat.id) == state  # the course did not move
 

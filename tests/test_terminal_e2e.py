@@ -205,3 +205,21 @@ def test_course_exercises_in_the_terminal(tmp_path: Path, section_id: str, step_
         chat.expect(first_line(task.right.get("en")), timeout=60)
         chat.send("/quit")
         assert chat.wait() == 0
+
+
+@pytest.mark.slow
+def test_graph_in_the_terminal_with_a_multi_line_entry(tmp_path: Path) -> None:
+    with ChatProcess(tmp_path / "tutor.db", "--lang", "en", env={"DATA_DIR": str(tmp_path)}) as chat:
+        chat.expect("Ready?")
+        chat.send("/graph z:")
+        chat.send("x = torch.tensor([1.0, 2.0], requires_grad=True)")
+        chat.send("z = (x ** 2 + 1).sin()")
+        chat.send("EOF")
+        chat.expect("The autograd graph of z", timeout=60)
+        chat.expect("PowBackward0")
+        chat.expect("Picture saved: ")
+        saved = chat.expect(".png")
+        path = Path(saved.strip())
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        chat.send("/quit")
+        assert chat.wait() == 0
