@@ -21,7 +21,6 @@ from bot.service import Tutor
 from dialogs import markup
 from dialogs.messages import Command, Edit, Event, GraphView, Photo, Quit, Reply, Say, Start, Text
 
-WIDTH = 100
 GRAPH_ALONE = re.compile(r"^\s*/graph(?:@\w+)?(?:\s+([A-Za-z_]\w*)\s*:)?\s*$")
 
 
