@@ -35,10 +35,9 @@ def _load_course(settings: Settings):
 
 
 def _sandbox(settings: Settings):
-    from bot.sandbox import Sandbox, SandboxConfig
+    from bot.sandbox import Sandbox
 
-    return Sandbox(SandboxConfig(workers=settings.sandbox_workers, wall_seconds=settings.sandbox_wall_seconds,
-                                 memory_mb=settings.sandbox_memory_mb, output_bytes=settings.sandbox_output_bytes))
+    return Sandbox(settings.sandbox_config())
 
 
 def cmd_check_content(args: argparse.Namespace, settings: Settings) -> int:
@@ -142,11 +141,8 @@ def cmd_push(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     from bot.doctor import run_doctor
-    from bot.sandbox import SandboxConfig
 
-    cfg = SandboxConfig(workers=1, wall_seconds=settings.sandbox_wall_seconds, memory_mb=settings.sandbox_memory_mb,
-                        output_bytes=settings.sandbox_output_bytes)
-    return run_doctor(cfg)
+    return run_doctor(settings.sandbox_config(workers=1))
 
 
 def main(argv: list[str] | None = None) -> int:

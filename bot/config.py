@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dialogs.course import default_content_dir
+
+if TYPE_CHECKING:
+    from bot.sandbox import SandboxConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,6 +41,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'tutor.db'}"
+
+    def sandbox_config(self, workers: int | None = None) -> SandboxConfig:
+        """The sandbox's limits from these settings (``workers`` overrides the pool size)."""
+        from bot.sandbox import SandboxConfig  # imports no torch
+
+        return SandboxConfig(workers=workers or self.sandbox_workers, wall_seconds=self.sandbox_wall_seconds,
+                             memory_mb=self.sandbox_memory_mb, output_bytes=self.sandbox_output_bytes)
 
     @property
     def token(self) -> str | None:

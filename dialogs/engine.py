@@ -89,7 +89,7 @@ class Engine(ReviewMixin):
         assert s.section is not None and s.step is not None
         return self.course.step(s.section, s.step)
 
-    def _section_label(self, section_id: str, lang: str) -> str:
+    def _section_label(self, section_id: str) -> str:
         part = self.course.part_of(section_id)
         pi = self.course.parts.index(part) + 1
         si = [x.id for x in part.sections].index(section_id)
@@ -361,7 +361,7 @@ class Engine(ReviewMixin):
     def _enter_section(self, s: LearnerState, section_id: str, out: _Out) -> LearnerState:
         section = self.course.section(section_id)
         part = self.course.part_of(section_id)
-        out.say(self.t(s, "section_header", label=self._section_label(section_id, s.lang),
+        out.say(self.t(s, "section_header", label=self._section_label(section_id),
                        part=part.title.get(s.lang), title=section.title.get(s.lang)))
         s = s.moved(section=section_id, step=section.steps[0].id, recent=())
         return self._present(s, out)
@@ -434,7 +434,7 @@ class Engine(ReviewMixin):
         if nxt is None:
             text += "\n\n" + self.t(s, "next_is_end")
         else:
-            text += "\n\n" + self.t(s, "next_up", label=self._section_label(nxt, s.lang),
+            text += "\n\n" + self.t(s, "next_up", label=self._section_label(nxt),
                                     title=self.course.section(nxt).title.get(s.lang))
         s = s.moved(phase="section_end", done_sections=done, recent=())
         out.say(text, self._go(s), seq=s.seq)
@@ -672,13 +672,20 @@ class Engine(ReviewMixin):
 
     # ---------------------------------------------------------------------------------------- code
 
-    def _submit_code(self, s: LearnerState, step: CodeTask, text: str, out: _Out) -> LearnerState:
+    def _code_of(self, s: LearnerState, text: str, empty_key: str, out: _Out) -> str | None:
+        """The code in a message (fences removed), or None after telling the learner what is wrong."""
         code = answers.extract_code(text)
         if not code.strip():
-            out.say(self.t(s, "expect_code"))
-            return s
+            out.say(self.t(s, empty_key))
+            return None
         if len(code) > MAX_CODE_CHARS:
             out.say(self.t(s, "code_too_long", limit=MAX_CODE_CHARS, got=len(code)))
+            return None
+        return code
+
+    def _submit_code(self, s: LearnerState, step: CodeTask, text: str, out: _Out) -> LearnerState:
+        code = self._code_of(s, text, "expect_code", out)
+        if code is None:
             return s
         request = f"{step.id}#{s.evals + 1}"
         out.effects.append(Evaluate(request, code, tuple(CheckSpec(c.id, c.code) for c in step.checks)))
@@ -690,12 +697,8 @@ class Engine(ReviewMixin):
     def _graph_command(self, s: LearnerState, args: str, out: _Out) -> LearnerState:
         """``/graph <code>`` or ``/graph y: <code>``: ask the sandbox for a picture; the course waits."""
         target, rest = graphs.split_target(args.strip())
-        code = answers.extract_code(rest)
-        if not code.strip():
-            out.say(self.t(s, "graph_usage"))
-            return s
-        if len(code) > MAX_CODE_CHARS:
-            out.say(self.t(s, "code_too_long", limit=MAX_CODE_CHARS, got=len(code)))
+        code = self._code_of(s, rest, "graph_usage", out)
+        if code is None:
             return s
         out.effects.append(Evaluate(f"{GRAPH_REQUEST}{s.seq}:{len(code)}", code, (), graph=target or ""))
         return s
@@ -811,7 +814,7 @@ class Engine(ReviewMixin):
             sec = self.course.section(sid)
             rows = "\n".join(f"| {c.q.get(lang)} | {c.a.get(lang)} |" for c in sec.cards)
             header = f"| {self.t(s, 'card_q')} | {self.t(s, 'card_a')} |"
-            blocks.append(f"**{self._section_label(sid, lang)} · {sec.title.get(lang)}**\n\n{header}\n{rows}\n\n"
+            blocks.append(f"**{self._section_label(sid)} · {sec.title.get(lang)}**\n\n{header}\n{rows}\n\n"
                           + self.t(s, "mnemonic", text=sec.mnemonic.get(lang)))
         if arg:
             return self.t(s, "recap_title") + "\n\n" + "\n\n".join(blocks)
@@ -821,7 +824,7 @@ class Engine(ReviewMixin):
             upto = order.index(s.step) if s.step in order else 0
             if upto:
                 points = "\n".join(f"• {st.point.get(lang)}" for st in sec.steps[:upto])
-                blocks.append(f"**{self._section_label(sec.id, lang)} · {sec.title.get(lang)}** "
+                blocks.append(f"**{self._section_label(sec.id)} · {sec.title.get(lang)}** "
                               f"({self.t(s, 'in_progress')})\n{points}")
         if not blocks:
             return self.t(s, "recap_empty")
@@ -833,7 +836,7 @@ class Engine(ReviewMixin):
         bar = "▓" * round(10 * done / total) + "░" * (10 - round(10 * done / total))
         where = ""
         if s.section and s.phase not in ("map", "new", "done"):
-            where = self.t(s, "progress_where", label=self._section_label(s.section, s.lang),
+            where = self.t(s, "progress_where", label=self._section_label(s.section),
                            title=self.course.section(s.section).title.get(s.lang))
         return self.t(s, "progress", done=done, total=total, bar=bar, where=where)
 

@@ -245,7 +245,7 @@ class ReviewMixin:
     def _quiz_ask(self, s: LearnerState, picked: tuple[str, Any], total: int, out: _Out) -> LearnerState:
         section_id, step = picked
         number = total - s.quiz_left
-        out.say(self.t(s, "quiz_header", i=number, n=total, label=self._section_label(section_id, s.lang),
+        out.say(self.t(s, "quiz_header", i=number, n=total, label=self._section_label(section_id),
                        title=self.course.section(section_id).title.get(s.lang)))
         s = s.moved(section=section_id, step=step.id, phase="question", attempts=0, selected=(), judged=())
         return self._ask(s, step, out)
@@ -357,7 +357,7 @@ class ReviewMixin:
                 out.say("\n".join([self.t(s, "push_all_done"), "", *lines]))
             return s
         section = self.course.section(nxt)
-        teaser = self.t(s, "push_teaser", label=self._section_label(nxt, s.lang), title=section.title.get(s.lang),
+        teaser = self.t(s, "push_teaser", label=self._section_label(nxt), title=section.title.get(s.lang),
                         point=section.steps[0].point.get(s.lang))
         out.say("\n".join([teaser, *(["", *lines] if lines else [])]),
                 ((Button(self.t(s, "btn_go"), "resume"),),), seq=s.seq)

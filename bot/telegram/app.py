@@ -139,6 +139,10 @@ class TelegramShell:
 
         return send
 
+    def push_sender(self, chat_id: int) -> Callable[[Sequence[Reply]], Awaitable[None]]:
+        """The ``send`` for a daily push (no update, so no edited message ids to report)."""
+        return self.sender(chat_id, set())
+
     async def perform(self, chat_id: int, reply: Reply, edited: set[int]) -> bool:
         """One reply -> Bot API calls. False when the learner has blocked the bot."""
         if isinstance(reply, Say):
@@ -522,12 +526,11 @@ def webhook_args(settings: Settings) -> dict[str, Any]:
 
 def run_bot(settings: Settings, course: Course) -> int:
     """Serve until SIGINT/SIGTERM: long polling, or a webhook when ``WEBHOOK_URL`` is set."""
-    from bot.sandbox import Sandbox, SandboxConfig
+    from bot.sandbox import Sandbox
 
     os.environ.setdefault("PTB_TIMEDELTA", "true")  # RetryAfter.retry_after as a timedelta, without warnings
     repo = Repository(settings.db_url)
-    sandbox = Sandbox(SandboxConfig(workers=settings.sandbox_workers, wall_seconds=settings.sandbox_wall_seconds,
-                                    memory_mb=settings.sandbox_memory_mb, output_bytes=settings.sandbox_output_bytes))
+    sandbox = Sandbox(settings.sandbox_config())
     app = build_application(settings, course, repo, sandbox)
     try:
         if settings.webhook_url:

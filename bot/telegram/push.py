@@ -21,7 +21,7 @@ TICK_SECONDS = 60
 async def push_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Send the pushes that are due now."""
     shell = context.application.bot_data["shell"]
-    sent = await shell.tutor.push(lambda chat_id: shell.sender(chat_id, set()))
+    sent = await shell.tutor.push(shell.push_sender)
     if sent:
         log.info("daily push: %d learners", sent)
 
@@ -39,4 +39,4 @@ def install_push_job(app: Application, interval: float = TICK_SECONDS, first: fl
 async def push_now(app: Application, chats: Sequence[int] | None = None) -> int:
     """Send every learner (or ``chats``) their push right now, whatever the time of day."""
     shell = app.bot_data["shell"]
-    return await shell.tutor.push(lambda chat_id: shell.sender(chat_id, set()), force=True, chats=chats)
+    return await shell.tutor.push(shell.push_sender, force=True, chats=chats)
