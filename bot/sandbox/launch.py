@@ -1,10 +1,13 @@
 """How a worker process is started: the bubblewrap command line, or the plain fallback.
 
-Inside bubblewrap a worker sees a read-only ``/usr`` (plus the ``/bin``, ``/lib*`` links), the
-Python installation and the virtualenv (only their ``bin``/``lib`` and ``pyvenv.cfg``), the
+Inside bubblewrap a worker sees a read-only ``/usr`` (plus the ``/bin``, ``/lib*`` links), the base
+Python installation (only its ``bin``/``lib``), the site directories torch and numpy live in at
+neutral paths (``/site/0``, ...: the virtualenv, and so the checkout's path, is not visible), the
 sandbox code at ``/sandbox``, ``/etc/ld.so.cache``, fresh ``/proc`` and ``/dev``, and a small
 private tmpfs at ``/tmp``. Nothing else of the host: not the repository, its ``.env``, the
-database or ``data/``. It has no network, its own PID/IPC/UTS/cgroup namespaces and an environment
+database or ``data/``. The worker is PID 1 of its namespace (``--as-pid-1``): no bwrap process
+with the host's command line is there to read.
+It has no network, its own PID/IPC/UTS/cgroup namespaces and an environment
 built from scratch (so ``TELEGRAM_BOT_TOKEN`` and the rest of the bot's environment do not exist
 there, not even in ``/proc/1/environ``).
 """
@@ -23,6 +26,7 @@ from pathlib import Path
 SANDBOX_CODE_DIR = Path(__file__).resolve().parent
 INSIDE_CODE_DIR = "/sandbox"
 INSIDE_TMP = "/tmp"
+INSIDE_SITE = "/site"
 #: When the bot runs as root, each worker's runs drop to a uid of their own, from this range (no
 #: user has one): the per-user process limit then counts one worker's runs only (a fork bomb cannot
 #: starve the others), and a run's kill(-1) reaches nothing but its own run, even without PID
@@ -115,9 +119,15 @@ def site_args() -> list[str]:
     return [arg for directory in package_site_dirs() for arg in ("--site", directory)]
 
 
+def base_executable() -> str:
+    """The interpreter itself, outside any virtualenv (the sandbox needs no venv: torch's site
+    directories are given to the worker explicitly)."""
+    return os.path.realpath(getattr(sys, "_base_executable", "") or sys.executable)
+
+
 def python_mounts(made: set[str]) -> list[str]:
-    """bwrap arguments that make this interpreter, its stdlib and site-packages (torch) visible,
-    and nothing else of the directories they live in."""
+    """bwrap arguments that make the base interpreter and its stdlib visible, and torch's site
+    directories at ``/site/N``; nothing else of the directories they live in."""
     args: list[str] = []
     done: set[str] = set()
 
@@ -136,16 +146,20 @@ def python_mounts(made: set[str]) -> list[str]:
             return
         done.add(path)
 
-    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    prefixes = {sys.base_prefix, sys.base_exec_prefix}
     for prefix in sorted(prefixes, key=len):
-        for name in ("pyvenv.cfg", "bin", "lib", "lib64"):
+        for name in ("bin", "lib", "lib64"):
             mount(os.path.join(prefix, name))
-    for site_dir in package_site_dirs():
-        mount(site_dir)
-    executable = os.path.realpath(sys.executable)
-    mount(os.path.dirname(sys.executable))
-    mount(os.path.dirname(executable))
+    mount(os.path.dirname(base_executable()))
+    for index, site_dir in enumerate(package_site_dirs()):
+        args += parent_dirs(f"{INSIDE_SITE}/{index}", made)
+        args += ["--ro-bind", site_dir, f"{INSIDE_SITE}/{index}"]
     return args
+
+
+def inside_site_args() -> list[str]:
+    """Worker arguments naming the site directories where bubblewrap shows them."""
+    return [arg for index, _ in enumerate(package_site_dirs()) for arg in ("--site", f"{INSIDE_SITE}/{index}")]
 
 
 def bwrap_command(bwrap: str, tmpfs_mb: int) -> tuple[list[str], tuple[str, ...]]:
@@ -162,7 +176,7 @@ def bwrap_command(bwrap: str, tmpfs_mb: int) -> tuple[list[str], tuple[str, ...]
     else:
         args += ["--unshare-all"]
         namespaces = ("user", "mount", "pid", "net", "ipc", "uts", "cgroup")
-    args += ["--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    args += ["--die-with-parent", "--new-session", "--hostname", "sandbox", "--as-pid-1"]
     # The private tmp first: a checkout (and so its .venv) that lives under /tmp is bound on top of it
     # below, instead of being hidden by it. The worker leaves what is there at start alone.
     args += ["--size", str(tmpfs_mb << 20), "--perms", "1777", "--tmpfs", INSIDE_TMP]
@@ -189,8 +203,8 @@ def bwrap_command(bwrap: str, tmpfs_mb: int) -> tuple[list[str], tuple[str, ...]
 
 def bwrap_launch(bwrap: str, tmpfs_mb: int, uid: int) -> Launch:
     prefix, namespaces = bwrap_command(bwrap, tmpfs_mb)
-    argv = [*prefix, sys.executable, "-I", "-B", f"{INSIDE_CODE_DIR}/worker.py"]
-    argv += ["--tmp", INSIDE_TMP, "--pidns", "--uid", str(uid), *site_args()]
+    argv = [*prefix, base_executable(), "-I", "-B", f"{INSIDE_CODE_DIR}/worker.py"]
+    argv += ["--tmp", INSIDE_TMP, "--pidns", "--uid", str(uid), *inside_site_args()]
     return Launch(argv=argv, env=sandbox_env(), cwd="/", isolation="bwrap", namespaces=namespaces)
 
 
@@ -216,7 +230,7 @@ def bwrap_self_test(bwrap: str, tmpfs_mb: int, timeout: float = 20.0) -> str | N
     probe = "import os, sys; print('sandbox-ok', os.getpid(), len(os.environ))"
     try:
         done = subprocess.run(
-            [*prefix, sys.executable, "-I", "-S", "-c", probe],
+            [*prefix, base_executable(), "-I", "-S", "-c", probe],
             env=sandbox_env(),
             cwd="/",
             capture_output=True,

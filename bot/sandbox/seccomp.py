@@ -2,10 +2,17 @@
 would widen the kernel surface a learner's code can reach, fail with EPERM.
 
 Classic BPF built by hand (no libseccomp), x86_64 only; elsewhere the layer is simply absent.
-Blocked: new namespaces (``unshare``, ``setns``, ``clone`` with ``CLONE_NEW*``; ``clone3`` answers
-ENOSYS so that glibc falls back to ``clone``), ``ptrace`` and cross-process memory access, mounts,
-module and kexec loading, keyrings, ``bpf``, ``perf_event_open``, ``userfaultfd``, ``io_uring`` and
-handle-based opens. Standard library only: used inside the sandbox by the harness.
+Blocked: new processes (``fork``, ``vfork``, ``clone`` without ``CLONE_THREAD``; ``clone3`` answers
+ENOSYS so that glibc falls back to ``clone``, whose flags we can read): a run is one process with
+threads, so its address-space limit bounds all the memory it can map; new namespaces (``unshare``,
+``setns``, ``clone`` with ``CLONE_NEW*``); memory that no rlimit counts and that could outlive the
+run in the worker's IPC namespace (``memfd_create``, ``memfd_secret``, System V shared memory,
+semaphores and message queues, POSIX message queues); ``ptrace`` and cross-process memory access,
+mounts, module and kexec loading, keyrings, ``bpf``, ``perf_event_open``, ``userfaultfd``,
+``io_uring``, handle-based opens, ``modify_ldt``; ``personality`` other than the harmless personas
+(so no ``ADDR_NO_RANDOMIZE``); sockets other than AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK (no
+AF_VSOCK, AF_PACKET, AF_ALG...: EAFNOSUPPORT). Standard library only: used inside the sandbox by the
+harness.
 """
 
 from __future__ import annotations
@@ -34,6 +41,14 @@ NR, ARCH, ARG0 = 0, 4, 16
 CLONE = 56
 CLONE3 = 435
 CLONE_NAMESPACES = 0x7E020000  # NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET
+CLONE_THREAD = 0x00010000
+PERSONALITY = 135
+#: personality() values that change nothing dangerous: PER_LINUX, PER_LINUX32, UNAME26 variants and
+#: the query 0xffffffff (as Docker's default profile allows).
+PERSONALITY_ALLOWED = (0x0, 0x8, 0x20000, 0x20008, 0xFFFFFFFF)
+SOCKET = 41
+SOCKETPAIR = 53
+SOCKET_FAMILIES = (1, 2, 10, 16)  # AF_UNIX, AF_INET, AF_INET6, AF_NETLINK
 
 DENIED_X86_64 = {
     "ptrace": 101,
@@ -75,6 +90,39 @@ DENIED_X86_64 = {
     "fsmount": 432,
     "fspick": 433,
     "mount_setattr": 442,
+    # processes: a run is one process (threads only, see clone below)
+    "fork": 57,
+    "vfork": 58,
+    # memory no rlimit counts, and IPC objects that would outlive the run
+    "memfd_create": 319,
+    "memfd_secret": 447,
+    "shmget": 29,
+    "shmat": 30,
+    "shmctl": 31,
+    "semget": 64,
+    "semop": 65,
+    "semctl": 66,
+    "shmdt": 67,
+    "msgget": 68,
+    "msgsnd": 69,
+    "msgrcv": 70,
+    "msgctl": 71,
+    "semtimedop": 220,
+    "mq_open": 240,
+    "mq_unlink": 241,
+    "mq_timedsend": 242,
+    "mq_timedreceive": 243,
+    "mq_notify": 244,
+    "mq_getsetattr": 245,
+    # odd corners of the kernel a tutorial never needs
+    "modify_ldt": 154,
+    "iopl": 172,
+    "ioperm": 173,
+    "vhangup": 153,
+    "syslog": 103,
+    "uselib": 134,
+    "lookup_dcookie": 212,
+    "kcmp": 312,
 }
 
 
@@ -101,13 +149,33 @@ def program() -> bytes | None:
     ]
     for number in sorted(set(DENIED_X86_64.values())):
         code += [_insn(JEQ_K, 0, 1, number), deny]
+    afnosupport = _insn(RET_K, 0, 0, SECCOMP_RET_ERRNO | errno.EAFNOSUPPORT)
+    # clone: threads only, and no new namespaces
     code += [
-        _insn(JEQ_K, 0, 3, CLONE),
+        _insn(JEQ_K, 0, 6, CLONE),
         _insn(LD_W_ABS, 0, 0, ARG0),
         _insn(JSET_K, 0, 1, CLONE_NAMESPACES),
         deny,
+        _insn(JSET_K, 0, 1, CLONE_THREAD),
         allow,
+        deny,
     ]
+    # personality: only the harmless values
+    code += [_insn(JEQ_K, 0, 3 + len(PERSONALITY_ALLOWED), PERSONALITY), _insn(LD_W_ABS, 0, 0, ARG0)]
+    for i, value in enumerate(PERSONALITY_ALLOWED):
+        code += [_insn(JEQ_K, len(PERSONALITY_ALLOWED) - i, 0, value)]
+    code += [deny, allow]
+    # socket and socketpair: the usual families only
+    families = len(SOCKET_FAMILIES)
+    code += [
+        _insn(JEQ_K, 1, 0, SOCKET),
+        _insn(JEQ_K, 0, 3 + families, SOCKETPAIR),
+        _insn(LD_W_ABS, 0, 0, ARG0),
+    ]
+    for i, family in enumerate(SOCKET_FAMILIES):
+        code += [_insn(JEQ_K, families - i, 0, family)]
+    code += [afnosupport, allow]
+    code += [allow]
     return b"".join(code)
 
 

@@ -1,13 +1,25 @@
-"""A warm sandbox worker: imports torch once, then forks one fresh child per submission.
+"""A warm sandbox worker: imports torch once, then serves one submission per fresh process.
 
 Started by the bot as ``python -I -B worker.py [--pidns] --tmp DIR [--uid N]``, normally inside
-bubblewrap. It speaks framed JSON (see ``protocol.py``) on its original stdin/stdout; its stderr is
-the bot's log. For each request it forks a child (see ``harness.py``), watches the child's output
-pipe, result pipe and exit with a wall-clock deadline, kills whatever the run left behind, wipes
-the private tmp directory, and answers with an ``EvalOutcome``-shaped dict.
+bubblewrap (as PID 1 of its PID namespace). It speaks framed JSON (see ``protocol.py``) on its
+original stdin/stdout; its stderr is the bot's log.
 
-Fork safety: torch is imported with one thread and no torch operation runs here, so the worker
-stays single-threaded and every child starts from a clean, already-imported torch.
+Three generations of processes, so that no run ever starts from memory that held another run:
+
+- the worker itself (the *zygote*) imports torch and never reads a request or an outcome. For each
+  submission it forks a *runner*, waits for it to end, kills whatever is left, then empties the
+  private tmp and checks that it is empty (nothing of ours in it, and on a tmpfs every block and
+  inode free again). When it cannot (a tree too big to remove in time, anything left over) it exits,
+  and the bot replaces it: the tmpfs goes away with its mount namespace.
+- the runner reads one request from the bot, forks the *run* (see ``harness.py``), watches its
+  output pipe, result pipe and exit with a wall-clock deadline, kills whatever the run started,
+  answers with an ``EvalOutcome``-shaped dict and exits. The next runner is forked from the
+  zygote, not from it.
+- the run executes the learner's code and the hidden checks, as an unprivileged uid under seccomp
+  (one process: no fork), and dies.
+
+Fork safety: torch is imported with one thread and no torch operation runs in the zygote, so it
+stays single-threaded and every runner and run starts from a clean, already-imported torch.
 """
 
 from __future__ import annotations
@@ -21,7 +33,6 @@ import math
 import os
 import select
 import signal
-import site
 import sys
 import time
 from typing import Any
@@ -30,9 +41,21 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import protocol
 import seccomp
+import tmpwipe
 
+PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
+
+#: How a runner ends (its exit status), as the zygote reads it.
+RUNNER_DONE = 0
+RUNNER_EOF = 10  # the bot closed the pipe: shut down
+RUNNER_BAD_REQUEST = 11
+#: The zygote's own exit statuses when it retires (the bot then starts a replacement).
+EXIT_RUNNER_FAILED = 3
+EXIT_TMP_NOT_CLEAN = 4
+#: How long emptying the private tmp may take before the worker is retired instead.
+WIPE_SECONDS = 2.0
 
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
@@ -74,6 +97,112 @@ class Worker:
         self.seccomp = self._seccomp_works()
         self.devnull = os.open(os.devnull, os.O_RDWR)
         self.libc = ctypes.CDLL(None, use_errno=True)
+        self.tmp_baseline = _tmp_free(tmp)  # a tmpfs of its own: (free blocks, free inodes) when empty
+
+    # -- the zygote: one runner per submission ------------------------------------------------------
+
+    def serve(self, proto_in: int, proto_out: int) -> int:
+        """Fork a runner per request until the bot closes the pipe; retire on anything unexpected."""
+        while True:
+            pid = os.fork()
+            if pid == 0:  # the runner: never returns
+                status = EXIT_RUNNER_FAILED
+                try:
+                    status = self.runner(proto_in, proto_out)
+                except BaseException as exc:
+                    with contextlib.suppress(BaseException):
+                        print(f"sandbox worker: runner failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                finally:
+                    os._exit(status)
+            _, status_word = os.waitpid(pid, 0)
+            self._kill_leftovers()
+            code = os.WEXITSTATUS(status_word) if os.WIFEXITED(status_word) else -1
+            if code == RUNNER_EOF:
+                return 0
+            if code == RUNNER_BAD_REQUEST:
+                return 2
+            if code != RUNNER_DONE:
+                print(f"sandbox worker: a runner ended abnormally (wait status {status_word}); retiring",
+                      file=sys.stderr)
+                return EXIT_RUNNER_FAILED
+            problem = self.clean_tmp()
+            if problem:
+                print(f"sandbox worker: tmp is not clean after a run ({problem}); retiring", file=sys.stderr)
+                return EXIT_TMP_NOT_CLEAN
+
+    def runner(self, proto_in: int, proto_out: int) -> int:
+        """One request: read it, run it in a fresh child, answer; the exit status for the zygote."""
+        _prctl(self.libc, PR_SET_PDEATHSIG, signal.SIGKILL)
+        _prctl(self.libc, PR_SET_CHILD_SUBREAPER, 1)  # what the run leaves behind comes back to us
+        try:
+            request = protocol.read_message(proto_in, protocol.MAX_REQUEST_BYTES)
+        except (OSError, ValueError, EOFError) as exc:
+            print(f"sandbox worker: bad request: {exc}", file=sys.stderr)
+            return RUNNER_BAD_REQUEST
+        if request is None:
+            return RUNNER_EOF
+        request_id = request.get("id")
+
+        def started() -> None:
+            protocol.write_message(proto_out, {"type": "started", "id": request_id})
+
+        try:
+            outcome = self.evaluate(request, started)
+        except Exception as exc:  # our bug, not the learner's: report it
+            outcome = {"status": "unavailable", "error": f"worker error: {type(exc).__name__}: {exc}"}
+        try:
+            protocol.write_message(proto_out, {"type": "result", "id": request_id, "outcome": outcome})
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                return RUNNER_EOF
+            raise
+        return RUNNER_DONE
+
+    def _kill_leftovers(self) -> None:
+        """After a runner: nobody but us (and init) may be left in the sandbox."""
+        if self.pid_namespace:
+            _kill(-1, signal.SIGKILL)  # everyone in our PID namespace except init and us
+        self._kill_descendants()
+
+    def clean_tmp(self) -> str:
+        """Empty the private tmp as the run's uid, then check it; ``""`` when clean, else why not."""
+        if not tmpwipe.leftovers(self.tmp, self.keep) and self._tmp_space_back():
+            return ""
+        pid = os.fork()
+        if pid == 0:
+            ok = False
+            try:
+                _prctl(self.libc, PR_SET_PDEATHSIG, signal.SIGKILL)
+                if self.uid >= 0 and os.geteuid() == 0:
+                    os.setgroups([])
+                    os.setgid(self.uid)
+                    os.setuid(self.uid)
+                ok = tmpwipe.wipe(self.tmp, self.keep, time.monotonic() + WIPE_SECONDS)
+            finally:
+                os._exit(0 if ok else 1)
+        give_up = time.monotonic() + WIPE_SECONDS + 1.0
+        while True:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > give_up:
+                _kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return f"emptying it took more than {WIPE_SECONDS:g} s"
+            time.sleep(0.005)
+        left = tmpwipe.leftovers(self.tmp, self.keep)
+        if left:
+            return f"{len(left)} entries left, e.g. {left[:3]}"
+        if not self._tmp_space_back():
+            return f"space not freed: {self.tmp_baseline} free before, {_tmp_free(self.tmp)} now"
+        return ""
+
+    def _tmp_space_back(self) -> bool:
+        """On a tmpfs of our own, every block and inode the run used is free again."""
+        if self.tmp_baseline is None:
+            return True
+        now = _tmp_free(self.tmp)
+        return now is not None and now[0] >= self.tmp_baseline[0] and now[1] >= self.tmp_baseline[1]
 
     # -- one submission -------------------------------------------------------------------------
 
@@ -121,7 +250,6 @@ class Worker:
         self._drain(res_r, watch["result"], protocol.MAX_RESULT_BYTES + 1)
         os.close(out_r)
         os.close(res_r)
-        self._wipe_tmp()
 
         output: bytearray = watch["output"]
         # A character cut by the budget is dropped, not turned into replacement characters.
@@ -253,9 +381,7 @@ class Worker:
         """Kill everything the run started, reap it; the child's wait status and rusage."""
         if not exited:
             _kill(pid, signal.SIGKILL)
-        _kill(-pid, signal.SIGKILL)  # its process group
-        if self.pid_namespace:
-            _kill(-1, signal.SIGKILL)  # everyone in our PID namespace except init and us
+        _kill(-pid, signal.SIGKILL)  # its process group (the zygote then kills the rest of the namespace)
         _, status_word, rusage = os.wait4(pid, 0)
         self._kill_descendants()
         return status_word, rusage
@@ -293,32 +419,6 @@ class Worker:
                 return
             into += chunk
 
-    def _wipe_tmp(self) -> None:
-        """Empty the private tmp, as the sandbox user (who owns what the run wrote)."""
-        try:
-            with os.scandir(self.tmp) as entries:
-                if all(entry.name in self.keep for entry in entries):
-                    return
-        except OSError:
-            return
-        pid = os.fork()
-        if pid == 0:
-            try:
-                if self.uid >= 0 and os.geteuid() == 0:
-                    os.setgroups([])
-                    os.setgid(self.uid)
-                    os.setuid(self.uid)
-                _wipe(self.tmp, self.keep)
-            finally:
-                os._exit(0)
-        os.waitpid(pid, 0)
-        try:
-            left = [name for name in os.listdir(self.tmp) if name not in self.keep]
-        except OSError:
-            left = []
-        if left:
-            print(f"sandbox worker: could not wipe {left[:5]} from tmp", file=sys.stderr)
-
     @staticmethod
     def _parse_result(raw: bytes, request: dict[str, Any]) -> dict[str, Any]:
         """The run's own verdict, validated: it is learner-controlled data."""
@@ -355,11 +455,12 @@ class Worker:
                 else:
                     parsed["graph_problem"] = protocol.clean_problem(result.get("problem"))
             return parsed
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError, MemoryError) as exc:
+            why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
             return {
                 "status": "crashed",
                 "checks": [],
-                "error": f"Your code interfered with how results are reported ({exc}).",
+                "error": f"Your code interfered with how results are reported ({why}).",
             }
 
     @staticmethod
@@ -439,23 +540,6 @@ def _descendants(root: int) -> set[int]:
     return found
 
 
-def _wipe(directory: str, keep: frozenset[str] = frozenset()) -> None:
-    try:
-        entries = [entry for entry in os.scandir(directory) if entry.name not in keep]
-    except OSError:
-        return
-    for entry in entries:
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                os.chmod(entry.path, 0o700)
-                _wipe(entry.path)
-                os.rmdir(entry.path)
-            else:
-                os.unlink(entry.path)
-        except OSError:
-            pass
-
-
 # -- main loop -----------------------------------------------------------------------------------
 
 
@@ -475,6 +559,36 @@ def _os_threads() -> int:
     except (OSError, ValueError):
         pass
     return -1
+
+
+def _tmp_free(path: str) -> tuple[int, int] | None:
+    """(free blocks, free inodes) of ``path`` when it is a file system of its own (the private tmpfs),
+    else ``None`` (a plain directory on a shared disk: its free space says nothing about us)."""
+    try:
+        if os.stat(path).st_dev == os.stat(os.path.dirname(os.path.abspath(path)) or "/").st_dev:
+            return None
+        info = os.statvfs(path)
+    except OSError:
+        return None
+    return info.f_bfree, info.f_ffree
+
+
+def _hide_command_line() -> bool:
+    """Overwrite our argv in memory, which is what ``/proc/<pid>/cmdline`` shows to the runs (it
+    holds the host's paths of Python and of the site directories)."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            stat = f.read()
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end: fields 48 and 49 of proc(5)
+        if not 0 < start < end or end - start > 1 << 20:
+            return False
+        ctypes.memset(start, 0, end - start)
+        title = b"sandbox-worker"[: end - start - 1]
+        ctypes.memmove(start, title, len(title))
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
 
 
 def _uid_mapped(uid: int) -> bool:
@@ -498,7 +612,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for directory in args.site:  # -I leaves out e.g. the user site: add where torch really is
         if directory not in sys.path and os.path.isdir(directory):
-            site.addsitedir(directory)
+            sys.path.append(directory)  # not site.addsitedir: its .pth files name the bot's checkout
+    hidden = _hide_command_line()  # /proc/1/cmdline would show the host's paths
 
     # The protocol lives on fds of its own; 0 and 1 become /dev/null and stderr, so a stray print
     # (ours or torch's) cannot corrupt it.
@@ -544,34 +659,15 @@ def main(argv: list[str] | None = None) -> int:
         "python_readable": worker.python_readable(),
         "threads": torch.get_num_threads(),
         "os_threads_at_fork": _os_threads(),  # must be 1: forking a multi-threaded process is unsafe
+        "fresh_runner": True,
+        "tmp_verified": "tmpfs" if worker.tmp_baseline is not None else "listing",
+        "command_line_hidden": hidden,
     }
     if info["os_threads_at_fork"] != 1:
         print(f"sandbox worker: {info['os_threads_at_fork']} threads before fork (expected 1)", file=sys.stderr)
     protocol.write_message(proto_out, {"type": "ready", "ok": True, "info": info})
 
-    while True:
-        try:
-            request = protocol.read_message(proto_in, protocol.MAX_REQUEST_BYTES)
-        except (OSError, ValueError, EOFError) as exc:
-            print(f"sandbox worker: bad request: {exc}", file=sys.stderr)
-            return 2
-        if request is None:
-            return 0
-        request_id = request.get("id")
-
-        def started(request_id: Any = request_id) -> None:
-            protocol.write_message(proto_out, {"type": "started", "id": request_id})
-
-        try:
-            outcome = worker.evaluate(request, started)
-        except Exception as exc:  # our bug, not the learner's: report it, stay alive
-            outcome = {"status": "unavailable", "error": f"worker error: {type(exc).__name__}: {exc}"}
-        try:
-            protocol.write_message(proto_out, {"type": "result", "id": request.get("id"), "outcome": outcome})
-        except OSError as exc:
-            if exc.errno == errno.EPIPE:
-                return 0
-            raise
+    return worker.serve(proto_in, proto_out)
 
 
 if __name__ == "__main__":
