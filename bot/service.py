@@ -5,6 +5,11 @@ load state -> engine.step -> store state + answer log + update id (one transacti
 
 Updates of one learner are applied one at a time (a lock per learner); different learners run
 concurrently. Code evaluation runs outside the lock, so a learner can still type /help meanwhile.
+
+Fairness: a learner has at most one run in the sandbox at a time (code and ``/graph`` alike): a
+second one is answered "busy" at once (a lesson's own graph waits its turn instead). The sandbox's
+queue is bounded in length and in time (``SandboxConfig.queue_limit``/``queue_seconds``); a learner
+whose run has to wait is told so.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ class Tutor:
         self.clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
         self._inflight: set[str] = set()
+        self._slots: dict[str, asyncio.Lock] = {}  # one run in the sandbox per learner
         self._graphs: dict[tuple[str, str], EvalOutcome] = {}
 
     def _lock(self, learner_id: str) -> asyncio.Lock:
@@ -113,18 +119,7 @@ class Tutor:
                         chat_id: int | None) -> tuple[Effect, ...]:
         self._inflight.add(effect.request)
         try:
-            if self.evaluator is None:
-                outcome = EvalOutcome("unavailable", error="no sandbox is configured")
-            elif effect.graph is not None:
-                outcome = await self._graph(learner_id, effect)
-            else:
-                if self.evaluator.is_saturated():
-                    await send([Say(self.course.t(await self._lang(learner_id), "queued"))])
-                try:
-                    outcome = await self.evaluator.evaluate(effect.code, effect.checks)
-                except Exception:
-                    log.exception("sandbox failed on %s for %s", effect.request, learner_id)
-                    outcome = EvalOutcome("unavailable", error="the sandbox failed")
+            outcome = await self._run(learner_id, effect, send)
         finally:
             self._inflight.discard(effect.request)
         async with self._lock(learner_id):
@@ -137,23 +132,41 @@ class Tutor:
             await send(turn.replies)
         return turn.effects
 
-    async def _graph(self, learner_id: str, effect: Evaluate) -> EvalOutcome:
-        """The autograd graph for a graph request (lesson code is cached by code and target)."""
+    async def _run(self, learner_id: str, effect: Evaluate, send: Send) -> EvalOutcome:
+        """Run one effect in the sandbox, one run per learner at a time."""
+        if self.evaluator is None:
+            return EvalOutcome("unavailable", error="no sandbox is configured")
         key = (effect.code, effect.graph or "")
-        if effect.cacheable and key in self._graphs:
+        if effect.graph is not None and effect.cacheable and key in self._graphs:
             return self._graphs[key]
-        graph = getattr(self.evaluator, "graph", None)
-        if graph is None:
-            return EvalOutcome("unavailable", error="this evaluator draws no graphs")
-        try:
-            outcome: EvalOutcome = await graph(effect.code, effect.graph or None)
-        except Exception:
-            log.exception("sandbox failed on %s for %s", effect.request, learner_id)
-            return EvalOutcome("unavailable", error="the sandbox failed")
-        if effect.cacheable and outcome.status == "ok":
+        slot = self._slots.get(learner_id)
+        if slot is None:
+            slot = self._slots[learner_id] = asyncio.Lock()
+        if slot.locked() and not effect.cacheable:  # a lesson's graph waits; the learner's own runs don't
+            return EvalOutcome("busy", error="the learner's previous run is still going", extra={"busy": "learner"})
+        async with slot:
+            if self.evaluator.is_saturated() and not effect.cacheable:
+                await send([Say(self.course.t(await self._lang(learner_id), "queued"))])
+            try:
+                if effect.graph is not None:
+                    outcome = await self._graph(effect)
+                else:
+                    outcome = await self.evaluator.evaluate(effect.code, effect.checks)
+            except Exception:
+                log.exception("sandbox failed on %s for %s", effect.request, learner_id)
+                outcome = EvalOutcome("unavailable", error="the sandbox failed")
+        if effect.graph is not None and effect.cacheable and outcome.status == "ok":
             if len(self._graphs) >= GRAPH_CACHE_SIZE:
                 self._graphs.pop(next(iter(self._graphs)))
             self._graphs[key] = outcome
+        return outcome
+
+    async def _graph(self, effect: Evaluate) -> EvalOutcome:
+        """The autograd graph for a graph request."""
+        graph = getattr(self.evaluator, "graph", None)
+        if graph is None:
+            return EvalOutcome("unavailable", error="this evaluator draws no graphs")
+        outcome: EvalOutcome = await graph(effect.code, effect.graph or None)
         return outcome
 
     async def push(self, sender: Callable[[int], Send], *, force: bool = False, chats: Sequence[int] | None = None,

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Status = Literal["ok", "error", "timeout", "memory", "crashed", "output_limit", "unavailable"]
-STATUSES: tuple[str, ...] = ("ok", "error", "timeout", "memory", "crashed", "output_limit", "unavailable")
+Status = Literal["ok", "error", "timeout", "memory", "crashed", "output_limit", "unavailable", "busy"]
+STATUSES: tuple[str, ...] = ("ok", "error", "timeout", "memory", "crashed", "output_limit", "unavailable", "busy")
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ class EvalOutcome:
       crashed       the process died (signal, os._exit, segfault...); ``error`` says how
       output_limit  it printed more than the output budget and was stopped
       unavailable   the sandbox itself could not run it (our fault); ``error`` says why
+      busy          it was not run: the learner already has a run in flight (``extra["busy"] ==
+                    "learner"``), or the sandbox's queue is full or the wait too long (``"queue"``)
     """
 
     status: Status

@@ -12,7 +12,7 @@ def _cores() -> int:
 
 @dataclass
 class SandboxConfig:
-    """How many warm workers to keep and what one submission may use.
+    """How many warm workers to keep, what one submission may use, and how long the queue may get.
 
     ``use_bwrap``: ``True`` requires bubblewrap (start fails without it), ``False`` never uses it,
     ``None`` uses it when its self-test passes and otherwise falls back, with a warning, to plain
@@ -25,6 +25,10 @@ class SandboxConfig:
     output_bytes: int = 65536
     tmpfs_mb: int = 64
     use_bwrap: bool | None = None
+    #: Submissions that may wait for a free worker (0: ten per worker); more are answered "busy".
+    queue_limit: int = 0
+    #: How long a submission may wait for a free worker before it is answered "busy".
+    queue_seconds: float = 20.0
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -37,3 +41,9 @@ class SandboxConfig:
             raise ValueError("output_bytes must be positive")
         if self.tmpfs_mb < 1:
             raise ValueError("tmpfs_mb must be positive")
+        if self.queue_limit < 0:
+            raise ValueError("queue_limit must not be negative")
+        if self.queue_seconds <= 0:
+            raise ValueError("queue_seconds must be positive")
+        if self.queue_limit == 0:
+            self.queue_limit = 10 * self.workers

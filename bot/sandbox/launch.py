@@ -224,6 +224,21 @@ def private_tmp_dir() -> str:
     return path
 
 
+def cgroup_v2_status() -> str:
+    """Whether a cgroup v2 memory controller exists here (the sandbox does not rely on one: a run is
+    a single process, so its address-space limit bounds its memory)."""
+    for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
+        try:
+            with open(os.path.join(root, "cgroup.controllers")) as f:
+                controllers = f.read().split()
+        except OSError:
+            continue
+        if "memory" in controllers:
+            return f"a cgroup v2 memory controller exists at {root}; the one-process rule bounds memory anyway"
+        return f"cgroup v2 at {root} has no memory controller (it is on cgroup v1 here)"
+    return "no cgroup v2 hierarchy here"
+
+
 def bwrap_self_test(bwrap: str, tmpfs_mb: int, timeout: float = 20.0) -> str | None:
     """``None`` when bubblewrap can build our sandbox here, otherwise why not."""
     prefix, _ = bwrap_command(bwrap, tmpfs_mb)

@@ -10,7 +10,6 @@ import contextlib
 import itertools
 import logging
 import os
-import shutil
 import signal
 import time
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from bot.sandbox import launch as launching
-from bot.sandbox import protocol
+from bot.sandbox import protocol, tmpwipe
 from bot.sandbox.config import SandboxConfig
 from dialogs.errors import SandboxError, SandboxUnavailable
 from dialogs.evaluation import CheckResult, CheckSpec, EvalOutcome
@@ -35,6 +34,10 @@ RESPAWN_BACKOFF = 5.0
 CLOSE_TIMEOUT = 3.0
 
 EXTRA_KEYS: dict[str, type] = {"cpu_ms": int, "max_rss_kb": int, "signal": str, "exit_code": int}
+
+
+class _Busy(SandboxError):
+    """The queue for a worker is full, or the wait was too long."""
 
 
 class _WorkerGone(SandboxError):
@@ -64,8 +67,8 @@ class _Worker:
             return protocol.decode(await self.proc.stdout.readexactly(size))
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             raise _WorkerGone("the worker process ended") from exc
-        except ValueError as exc:
-            raise _WorkerGone(f"unreadable reply: {exc}") from exc
+        except (ValueError, RecursionError) as exc:
+            raise _WorkerGone(f"unreadable reply: {type(exc).__name__}") from exc
 
     async def call(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
         """Send a run request and wait for its result. ``_WorkerGone.before_start`` tells whether the
@@ -119,7 +122,7 @@ class _Worker:
                 with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(task, 1.0)
         if self.tmp_dir:
-            shutil.rmtree(self.tmp_dir, ignore_errors=True)
+            await asyncio.to_thread(remove_tree, self.tmp_dir)
 
 
 class Sandbox:
@@ -145,6 +148,7 @@ class Sandbox:
         self._ids = itertools.count(1)
         self._started = False
         self._closed = False
+        self._waiting = 0  # submissions waiting for a worker
         self._starting: asyncio.Event | None = None  # set while start() runs, for evaluate() to wait on
         self._start_error = ""
         self._worker_info: dict[str, Any] = {}
@@ -258,36 +262,67 @@ class Sandbox:
         """True when every worker is busy: a new submission will wait (tell the learner "queued")."""
         return not self._idle
 
+    @property
+    def waiting(self) -> int:
+        """Submissions waiting for a free worker now."""
+        return self._waiting
+
     def layers(self) -> dict[str, bool | str]:
         """The isolation layers in force, for logs and ``doctor``."""
         cfg = self.config
         bwrap = self._bwrap is not None
-        uid_drop = bool(self._worker_info.get("uid_drop"))
+        info = self._worker_info
+        uid_drop = bool(info.get("uid_drop"))
+        seccomp = bool(info.get("seccomp_denied"))
         return {
             "bubblewrap": True if bwrap else f"no: {self._bwrap_problem or 'not started'}",
             "namespaces": ",".join(self._namespaces) if bwrap else False,
             "no_network": bwrap,
-            "private_filesystem": "read-only /usr and Python; repo, .env, database invisible" if bwrap else False,
-            "private_tmp": f"{cfg.tmpfs_mb} MiB tmpfs, wiped after each run" if bwrap else "own directory, wiped",
+            "private_filesystem": "read-only /usr and Python, torch at /site; repo, .env, database invisible"
+            if bwrap
+            else False,
+            "private_tmp": (
+                f"{cfg.tmpfs_mb} MiB tmpfs, emptied after each run and verified (every block and inode free "
+                "again), else the worker is replaced"
+                if bwrap and info.get("tmp_verified") == "tmpfs"
+                else "own directory, emptied after each run and verified empty, else the worker is replaced; "
+                "removed at close"
+            ),
+            "fresh_process_per_run": (
+                "each run forked from a runner that held no other run's request or outcome"
+                if info.get("fresh_runner")
+                else False
+            ),
             "clean_environment": True,
-            "own_pid_namespace": bool(self._worker_info.get("pid_namespace")),
-            "unprivileged_uid": f"one uid per worker (e.g. {self._worker_info.get('run_uid')})" if uid_drop else False,
+            "own_pid_namespace": (
+                "worker is PID 1, its command line hidden" if info.get("pid_namespace") and info.get(
+                    "command_line_hidden") else bool(info.get("pid_namespace"))
+            ),
+            "unprivileged_uid": f"one uid per worker (e.g. {info.get('run_uid')})" if uid_drop else False,
             "capabilities": "CAP_SETUID,CAP_SETGID,CAP_KILL in the worker, none in runs"
             if bwrap and uid_drop
             else ("none" if bwrap else "unchanged"),
             "seccomp": (
-                f"{self._worker_info['seccomp_denied']} system calls denied (new namespaces, ptrace, mount, bpf, "
-                "io_uring, keyrings...), no new privileges"
-                if self._worker_info.get("seccomp_denied")
+                f"{info['seccomp_denied']} system calls denied (new processes and namespaces, ptrace, mount, "
+                "bpf, io_uring, memfd and shared memory, keyrings...), personality and socket families "
+                "restricted, no new privileges"
+                if seccomp
                 else False
             ),
+            "memory_per_run": (
+                f"address space +{cfg.memory_mb} MiB for the whole run: one process (fork denied), no memfd "
+                f"or shared memory; files: the {cfg.tmpfs_mb} MiB tmp"
+                if seccomp
+                else f"address space +{cfg.memory_mb} MiB per process, up to 64 processes (no seccomp here)"
+            ),
+            "cgroup_v2": f"not used: {launching.cgroup_v2_status()}",
             "rlimits": (
                 f"cpu {max(1, int(-(-cfg.wall_seconds // 1)))} s, address space +{cfg.memory_mb} MiB, "
-                f"file size {cfg.tmpfs_mb} MiB, 256 files, 64 processes, no core"
+                f"file size {cfg.tmpfs_mb} MiB, 256 files, 64 threads, no core"
             ),
             "wall_clock": f"{cfg.wall_seconds:g} s, whole run killed",
+            "queue": f"at most {cfg.queue_limit} waiting for a worker, for {cfg.queue_seconds:g} s at most",
             "output_budget": f"{cfg.output_bytes} bytes",
-            "fresh_fork_per_run": True,
             "json_results": True,
         }
 
@@ -337,6 +372,8 @@ class Sandbox:
                 worker = await self._acquire()
             except SandboxUnavailable as exc:
                 return _unavailable(str(exc))
+            except _Busy as exc:
+                return EvalOutcome(status="busy", error=str(exc), extra={"busy": "queue"})
             queued_ms = int((time.monotonic() - queued) * 1000)
             try:
                 reply = await worker.call(request, self.config.wall_seconds + BACKSTOP_GRACE)
@@ -397,7 +434,7 @@ class Sandbox:
             )
         except OSError as exc:
             if tmp_dir:
-                shutil.rmtree(tmp_dir, ignore_errors=True)
+                await asyncio.to_thread(remove_tree, tmp_dir)
             raise SandboxUnavailable(f"cannot start a sandbox worker: {exc}") from exc
         worker = _Worker(index, proc, tmp_dir)
         worker.stderr_task = asyncio.create_task(worker.pump_stderr())
@@ -431,20 +468,40 @@ class Sandbox:
         return self._cond
 
     async def _acquire(self) -> _Worker:
+        """A free worker; waits in a bounded queue (``queue_limit`` submissions, ``queue_seconds``)."""
         cond = self._condition()
         async with cond:
-            while True:
-                if self._closed:
-                    raise SandboxUnavailable("the sandbox is closed")
-                while self._idle:
-                    worker = self._idle.pop()
-                    if worker.proc.returncode is None:
-                        return worker
-                    self._workers.discard(worker)  # died while idle; _on_exit stops and replaces it
-                self._refill()
-                if not self._workers and not self._spawning:
-                    raise SandboxUnavailable(self._failure or "no sandbox worker is running")
-                await cond.wait()
+            worker = self._take_idle()
+            if worker is not None:
+                return worker
+            if self._waiting >= self.config.queue_limit:
+                raise _Busy(f"{self._waiting} submissions are already waiting for a worker")
+            self._waiting += 1
+            try:
+                async with asyncio.timeout(self.config.queue_seconds):
+                    while True:
+                        await cond.wait()
+                        worker = self._take_idle()
+                        if worker is not None:
+                            return worker
+            except TimeoutError:
+                raise _Busy(f"no worker was free within {self.config.queue_seconds:g} s") from None
+            finally:
+                self._waiting -= 1
+
+    def _take_idle(self) -> _Worker | None:
+        """An idle live worker, or ``None`` (then replacements are on their way). Holds the condition."""
+        if self._closed:
+            raise SandboxUnavailable("the sandbox is closed")
+        while self._idle:
+            worker = self._idle.pop()
+            if worker.proc.returncode is None:
+                return worker
+            self._workers.discard(worker)  # died while idle; _on_exit stops and replaces it
+        self._refill()
+        if not self._workers and not self._spawning:
+            raise SandboxUnavailable(self._failure or "no sandbox worker is running")
+        return None
 
     async def _release(self, worker: _Worker) -> None:
         cond = self._condition()
@@ -452,7 +509,7 @@ class Sandbox:
             if self._closed or worker not in self._workers:
                 return
             self._idle.append(worker)
-            cond.notify()
+            cond.notify_all()  # waiters re-check; one whose wait timed out must not swallow the wake-up
 
     async def _discard(self, worker: _Worker) -> None:
         self._workers.discard(worker)
@@ -543,6 +600,23 @@ class Sandbox:
             duration_ms=max(0, min(raw.duration_ms, 10**7)),
             extra=extra,
         )
+
+
+def remove_tree(path: str, seconds: float = 30.0) -> bool:
+    """Remove a plain worker's directory, whatever its runs left in it (any depth, any permissions;
+    ``shutil.rmtree`` recurses and gave up on a deep tree). ``True`` when it is gone."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        tmpwipe.wipe(path, deadline=deadline)
+        try:
+            os.rmdir(path)
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError:
+            time.sleep(0.01)  # a dying run may still have been writing: go again
+    log.error("sandbox: could not remove %s", path)
+    return False
 
 
 def _unavailable(why: str) -> EvalOutcome:
