@@ -22,6 +22,7 @@ from dialogs import markup
 from dialogs.messages import Command, Edit, Event, GraphView, Photo, Quit, Reply, Say, Start, Text
 
 GRAPH_ALONE = re.compile(r"^\s*/graph(?:@\w+)?(?:\s+([A-Za-z_]\w*)\s*:)?\s*$")
+OUR_STYLES = re.compile(r"(\033\[(?:0|1|2|36)m)")  # the only escape sequences we write (see Style)
 
 
 class Style:
@@ -39,7 +40,11 @@ class Style:
 
 
 def render(text: str, style: Style) -> str:
-    """Markup -> terminal text: bold/colour when a colour TTY, code blocks behind a gutter."""
+    """Markup -> terminal text: bold/colour when a colour TTY, code blocks behind a gutter.
+
+    Control and bidi characters in the text come out as visible escapes (``\\x1b``): ``markup.parse``
+    escapes them, so the only escape sequences in the result are the styles we add.
+    """
     out: list[str] = []
     for block in markup.parse(text):
         if isinstance(block, markup.Para):
@@ -51,6 +56,12 @@ def render(text: str, style: Style) -> str:
         else:
             out.append("\n".join("  " + line for line in markup.table_lines(block.rows)))
     return "\n\n".join(out)
+
+
+def safe(text: str) -> str:
+    """Terminal output with any control or bidi character escaped but our own styles (defence in depth:
+    learner text reaches ``print`` already made visible by the engine and ``render``)."""
+    return "".join(piece if OUR_STYLES.fullmatch(piece) else markup.scrub(piece) for piece in OUR_STYLES.split(text))
 
 
 def parse_line(line: str) -> Event:
@@ -118,7 +129,7 @@ class Console:
         return path
 
     def print(self, text: str) -> None:
-        self.stdout.write(text + "\n\n")
+        self.stdout.write(safe(text) + "\n\n")
 
     def read_line(self, prompt: str) -> str | None:
         if self.interactive:

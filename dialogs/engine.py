@@ -10,7 +10,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from dialogs import answers
+from dialogs import answers, markup
 from dialogs import graph as graphs
 from dialogs.course import END, Choice, CodeTask, Course, Explain, Predict, Section, Statements, next_step_id
 from dialogs.evaluation import CheckSpec, EvalOutcome
@@ -188,7 +188,7 @@ class Engine(ReviewMixin):
                 return self._hint(s, step, out)
             return self._reveal(s, step, out)
         shown = name if len(name) <= 30 else name[:30] + "…"
-        out.say(self.t(s, "unknown_command", name=shown))
+        out.say(self.t(s, "unknown_command", name=markup.literal(shown)))
         return s
 
     def _lang(self, s: LearnerState, args: str, out: _Out) -> LearnerState:
@@ -614,7 +614,7 @@ class Engine(ReviewMixin):
     def _answer_predict(self, s: LearnerState, step: Predict, typed: str, out: _Out) -> LearnerState:
         ok = answers.predict_matches(typed, step.answer, step.match, step.accept)
         shown = typed.strip() if len(typed.strip()) <= MAX_ECHO else typed.strip()[:MAX_ECHO] + "…"
-        self._close_question(s, step, f"`{shown}`" if "`" not in shown else shown, out)
+        self._close_question(s, step, f"`{markup.literal(shown)}`", out)
         if ok:
             self._log(out, step, typed, "right", True)
             head = self.pick(s, "praise") if s.attempts == 0 else self.pick(s, "praise_retry")
@@ -711,7 +711,9 @@ class Engine(ReviewMixin):
     def _graph_result(self, s: LearnerState, o: EvalOutcome, out: _Out) -> LearnerState:
         graph = o.extra.get("graph") if o.status == "ok" else None
         if isinstance(graph, dict):
-            facts = graphs.summary(graph)
+            # names come from the learner's process: literal spans, never markup
+            facts = {k: _literal(v, 200 if k == "leaf_names" else MAX_ECHO) if isinstance(v, str) else v
+                     for k, v in graphs.summary(graph).items()}
             caption = self.t(s, "graph_caption", **facts)
             if graph.get("truncated"):
                 caption += "\n" + self.t(s, "graph_truncated", **facts)
@@ -724,18 +726,15 @@ class Engine(ReviewMixin):
             reason = problem.get("reason")
             if reason not in ("no_tensor", "no_grad", "leaf", "not_found", "not_tensor"):
                 reason = "failed"
-            out.say(self.t(s, f"graph_{reason}", name=problem.get("name") or "?",
-                           type=problem.get("type") or "?"))
+            out.say(self.t(s, f"graph_{reason}", name=_literal(problem.get("name") or "?", MAX_ECHO),
+                           type=_literal(problem.get("type") or "?", MAX_ECHO)))
             return s
         if o.status == "unavailable":
             out.say(self.t(s, "graph_down"))
             return s
-        error = f"\n```\n{o.error.rstrip()[-1500:]}\n```" if o.error else ""
-        text = self.t(s, f"status_{o.status}") + error
+        text = self.t(s, f"status_{o.status}") + _error_block(o.error)
         if o.stdout.strip():
-            shown = o.stdout.rstrip()
-            shown = shown if len(shown) <= 1500 else shown[:1500] + "\n…"
-            text += "\n\n" + self.t(s, "your_output") + f"\n```\n{shown}\n```"
+            text += "\n\n" + self.t(s, "your_output") + "\n" + _output_block(o.stdout)
         out.say(self.t(s, "graph_none") + "\n\n" + text)
         return s
 
@@ -761,15 +760,11 @@ class Engine(ReviewMixin):
                 else:
                     detail = res.detail if res is not None else self.t(s, "check_missing")
                     parts.append(f"❌ {c.says.get(lang)} — {c.fail.get(lang)}"
-                                 + (f"\n   `{_one_line(detail)}`" if detail else ""))
+                                 + (f"\n   `{_literal(detail, 300)}`" if detail.strip() else ""))
         else:
-            error = f"\n```\n{o.error.rstrip()[-1500:]}\n```" if o.error else ""
-            parts.append(self.t(s, f"status_{o.status}") + error)
+            parts.append(self.t(s, f"status_{o.status}") + _error_block(o.error))
         if o.stdout.strip():
-            shown = o.stdout.rstrip()
-            if len(shown) > 1500:
-                shown = shown[:1500] + "\n…"
-            parts.append(self.t(s, "your_output") + f"\n```\n{shown}\n```")
+            parts.append(self.t(s, "your_output") + "\n" + _output_block(o.stdout))
         if o.passed:
             self._log(out, step, "<code>", "right", True)
             head = self.pick(s, "praise") if s.attempts == 0 else self.pick(s, "praise_retry")
@@ -849,6 +844,22 @@ def _feedback(text: str) -> str:
     return _MARKS.sub("", text.lstrip())
 
 
-def _one_line(text: str, limit: int = 300) -> str:
-    flat = " ".join(text.split()).replace("`", "'")
-    return flat if len(flat) <= limit else flat[:limit] + "…"
+# What the learner's code produced (output, tracebacks, check details, names from the sandbox) is
+# shown as literal text, never as markup: in a code block no line of it can close, or in a literal span.
+
+
+def _literal(text: str, limit: int) -> str:
+    """Learner text for a sentence: whitespace runs made one space, cut at ``limit``, a literal span."""
+    flat = " ".join(str(text).split())
+    return markup.literal(flat if len(flat) <= limit else flat[:limit] + "…")
+
+
+def _error_block(error: str) -> str:
+    """A traceback's last 1500 characters as a code block, after a newline; nothing for no error."""
+    return "\n" + markup.block(error.rstrip()[-1500:]) if error.strip() else ""
+
+
+def _output_block(stdout: str) -> str:
+    """What the code printed (its first 1500 characters) as a code block."""
+    shown = stdout.rstrip()
+    return markup.block(shown if len(shown) <= 1500 else shown[:1500] + "\n…")

@@ -10,12 +10,18 @@
           └─ AccumulateGrad → z (3,) requires_grad
 
 A node reached a second time is shown as ``↑ #n`` (its number at first sight) instead of again.
+
+Everything in the graph JSON comes from the learner's process. Names and values are shown visible
+(``markup.visible``: no control or bidi characters) and on one line, so every tree line starts with a
+branch, ``…`` or the root's name followed by its shape: no line of a tree can be a code fence.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+from dialogs.markup import visible
 
 MAX_TREE_LINES = 80
 _TARGET = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*")
@@ -33,18 +39,25 @@ def split_target(args: str) -> tuple[str | None, str]:
     return None, args
 
 
+def one_line(value: Any) -> str:
+    """A name or value from the graph JSON, visible and on one line."""
+    return visible(str(value)).replace("\n", "⏎").replace("\t", " ")
+
+
 def shape_text(shape: list[int]) -> str:
+    if not isinstance(shape, list | tuple):
+        return one_line(shape)
     if not shape:
         return "()"
     if len(shape) == 1:
-        return f"({shape[0]},)"
-    return "(" + ", ".join(str(d) for d in shape) + ")"
+        return f"({one_line(shape[0])},)"
+    return "(" + ", ".join(one_line(d) for d in shape) + ")"
 
 
 def saved_text(saved: list[dict[str, Any]]) -> str:
     parts = []
     for item in saved:
-        name = str(item.get("name", "")).removeprefix("_saved_")
+        name = one_line(item.get("name", "")).removeprefix("_saved_")
         if item.get("freed"):
             parts.append(f"{name} (freed)")
         elif "shape" in item:
@@ -52,14 +65,14 @@ def saved_text(saved: list[dict[str, Any]]) -> str:
         elif "shapes" in item:
             parts.append(f"{name} [" + ", ".join(shape_text(s) for s in item["shapes"]) + "]")
         elif "value" in item:
-            parts.append(f"{name}={item['value']}")
+            parts.append(f"{name}={one_line(item['value'])}")
         else:
             parts.append(name)
     return ", ".join(parts)
 
 
 def tensor_text(tensor: dict[str, Any]) -> str:
-    name = tensor.get("name") or "(unnamed)"
+    name = one_line(tensor.get("name") or "(unnamed)")
     flag = "requires_grad" if tensor.get("requires_grad") else "requires_grad=False"
     return f"{name} {shape_text(tensor.get('shape', []))} {flag}"
 
@@ -68,9 +81,9 @@ def node_text(node: dict[str, Any]) -> str:
     if node["kind"] == "const":
         return "None (no gradient: a constant)"
     if node["kind"] == "leaf":
-        return f"{node['name']} → {tensor_text(node.get('tensor', {}))}"
+        return f"{one_line(node['name'])} → {tensor_text(node.get('tensor', {}))}"
     saved = saved_text(node.get("saved", []))
-    return node["name"] + (f" · saved: {saved}" if saved else "")
+    return one_line(node["name"]) + (f" · saved: {saved}" if saved else "")
 
 
 def tree(graph: dict[str, Any], max_lines: int = MAX_TREE_LINES) -> str:
@@ -90,7 +103,7 @@ def tree(graph: dict[str, Any], max_lines: int = MAX_TREE_LINES) -> str:
         branch = "└─ " if last else "├─ "
         node = nodes[index]
         if index in numbers:
-            lines.append(f"{prefix}{branch}↑ #{numbers[index]} {node['name']}")
+            lines.append(f"{prefix}{branch}↑ #{numbers[index]} {one_line(node['name'])}")
             return
         if node["kind"] != "const":
             numbers[index] = len(numbers) + 1
@@ -105,8 +118,13 @@ def tree(graph: dict[str, Any], max_lines: int = MAX_TREE_LINES) -> str:
     if cut:
         lines.append("…")
     if graph.get("truncated"):
-        lines.append(f"… ({graph.get('total', '?')} nodes in all; the first {count_nodes(graph)} are shown)")
+        lines.append(f"… ({_total(graph)} nodes in all; the first {count_nodes(graph)} are shown)")
     return "\n".join(lines)
+
+
+def _total(graph: dict[str, Any]) -> int | str:
+    total = graph.get("total")
+    return total if isinstance(total, int) and not isinstance(total, bool) else "?"
 
 
 def _shared(index: int, graph: dict[str, Any]) -> bool:
@@ -119,17 +137,22 @@ def count_nodes(graph: dict[str, Any]) -> int:
 
 
 def leaves(graph: dict[str, Any]) -> list[str]:
-    return [n.get("tensor", {}).get("name") or "?" for n in graph["nodes"] if n["kind"] == "leaf"]
+    return [one_line(n.get("tensor", {}).get("name") or "?") for n in graph["nodes"] if n["kind"] == "leaf"]
 
 
 def summary(graph: dict[str, Any]) -> dict[str, Any]:
-    """Values for a caption: root name, node and leaf counts, leaf names, the first backward node."""
+    """Values for a caption: root name, node and leaf counts, leaf names, the first backward node.
+
+    The names are visible and on one line, but still the learner's: put them into markup with
+    ``markup.literal`` (the engine does).
+    """
     names = sorted(set(leaves(graph)))
+    total = _total(graph)
     return {
-        "name": graph["root"].get("name") or "?",
+        "name": one_line(graph["root"].get("name") or "?"),
         "nodes": count_nodes(graph),
-        "total": graph.get("total", count_nodes(graph)),
+        "total": total if isinstance(total, int) else count_nodes(graph),
         "leaves": len(names),
         "leaf_names": ", ".join(names[:6]) + ("…" if len(names) > 6 else ""),
-        "grad_fn": graph["nodes"][0]["name"] if graph["nodes"] else "?",
+        "grad_fn": one_line(graph["nodes"][0]["name"]) if graph["nodes"] else "?",
     }

@@ -2,7 +2,8 @@
 
 Replies carry text in the course's small markup (``**bold**``, `` `code` ``, fenced code blocks,
 ``| a | b |`` tables) already in the learner's language; each renderer (terminal, Telegram) turns one
-reply into one output call.
+reply into one output call. Text from the learner's code is in it only as literal text (see
+``dialogs.markup``: ``block``, ``literal``, ``visible``), never as markup.
 """
 
 from __future__ import annotations

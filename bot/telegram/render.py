@@ -88,8 +88,10 @@ def _cut(block: markup.Block, limit: int) -> list[markup.Block]:
         return [markup.CodeBlock(c, block.lang) for c in _pack(_lines_under(block.code, limit), limit)]
     if isinstance(block, markup.Table):
         return [markup.CodeBlock(c) for c in _pack(_lines_under(_visible(block), limit), limit)]
-    # a huge paragraph loses its inline markup rather than risk a tag cut in two
-    return [markup.Para(c) for c in _pack(_lines_under(_visible(block), limit), limit)]
+    # a huge paragraph loses its inline markup rather than risk a tag cut in two: each line becomes
+    # a literal span, so text that was literal (learner text) is not read as markup once unwrapped
+    return [markup.Para("\n".join(markup.OPEN + line + markup.CLOSE if line else line for line in c.split("\n")))
+            for c in _pack(_lines_under(_visible(block), limit), limit)]
 
 
 def _block_html(block: markup.Block) -> str:
@@ -104,7 +106,8 @@ def to_html(text: str, limit: int = LIMIT) -> list[str]:
     """The markup as one or more Telegram HTML messages, each under ``limit`` visible units.
 
     Messages break between blocks (paragraphs, code blocks, tables); blocks with nothing visible
-    are left out, since Telegram refuses an empty message.
+    are left out, since Telegram refuses an empty message. No control character (but newline and
+    tab) and no bidi override is ever sent: they arrive as visible escapes such as ``\\x1b``.
     """
     blocks: list[markup.Block] = []
     for block in markup.parse(text):
@@ -123,7 +126,8 @@ def to_html(text: str, limit: int = LIMIT) -> list[str]:
         parts.append(_block_html(block))
     if parts:
         messages.append("\n\n".join(parts))
-    return [m for m in messages if m.strip()] or ["…"]
+    # markup.parse escaped control and bidi characters already; this guards what we added around them
+    return [markup.scrub(m) for m in messages if m.strip()] or ["…"]
 
 
 def callback_data(seq: int, button: Button) -> str:
