@@ -34,6 +34,7 @@ class Probe:
     code: str
     checks: tuple[CheckSpec, ...]
     accept: Callable[[EvalOutcome], bool]
+    before: str = ""  # run first (the doctor's one worker serves both): what the probe must not see
 
 
 def _passed(outcome: EvalOutcome) -> bool:
@@ -150,6 +151,75 @@ def _probes(canary: str, cfg: SandboxConfig) -> list[Probe]:
             lambda o: o.status == "timeout",
         ),
         Probe(
+            "a run is one process: fork, memfd_create and shared memory are refused",
+            textwrap.dedent(
+                """
+                import ctypes, os
+                libc = ctypes.CDLL(None, use_errno=True)
+                made = []
+                for name, call in [("fork", os.fork), ("memfd_create", lambda: os.memfd_create("m"))]:
+                    try:
+                        if call() == 0:
+                            os._exit(0)
+                        made.append(name)
+                    except OSError:
+                        pass
+                if libc.shmget(0, 1 << 20, 0o1000 | 0o600) >= 0:
+                    made.append("shmget")
+                """
+            ),
+            (CheckSpec("refused", "assert made == [], f'allowed: {made}'"),),
+            lambda o: o.passed or (not o.checks and o.status == "error" and "No module" in o.error),
+        ),
+        Probe(
+            "nothing of the previous run (code, output, traceback) is in a run's memory",
+            textwrap.dedent(
+                """
+                import re
+                pattern = re.compile(("DOCTOR-" + "PREVIOUS-").encode() + rb"[0-9a-f]{32}")
+                found = set()
+                with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", buffering=0) as mem:
+                    for line in maps:
+                        fields = line.split()
+                        start, end = (int(x, 16) for x in fields[0].split("-"))
+                        if "w" not in fields[1] or (len(fields) > 5 and fields[5].startswith("/")):
+                            continue
+                        try:
+                            mem.seek(start)
+                            found.update(m.group() for m in pattern.finditer(mem.read(end - start)))
+                        except (OSError, ValueError, OverflowError):
+                            pass
+                """
+            ),
+            (CheckSpec("nothing", "assert not found, f'found {sorted(found)[:3]}'"),),
+            _passed,
+            before=(f"secret = 'DOCTOR-PREVIOUS-{secrets.token_hex(16)}'\nprint(secret)\nraise ValueError(secret)\n"),
+        ),
+        Probe(
+            "tmp is empty for every run (after a tree 2,000 levels deep and a full tmp)",
+            "import os\nleft = [e for e in os.listdir('.') if os.lstat(e).st_uid == os.getuid()]\n",
+            (CheckSpec("empty", "assert left == [], f'left over: {left[:5]}'"),),
+            _passed,
+            before=textwrap.dedent(
+                """
+                import os
+                fd = os.open(".", os.O_RDONLY)
+                for _ in range(2000):
+                    os.mkdir("d", dir_fd=fd)
+                    inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+                    os.close(fd)
+                    fd = inner
+                os.fchmod(fd, 0)
+                try:
+                    with open("/tmp/fill", "wb") as f:
+                        for _ in range(100):
+                            f.write(bytes(1 << 20))
+                except OSError:
+                    pass
+                """
+            ),
+        ),
+        Probe(
             "a fork bomb is contained",
             "import os\nwhile True:\n    os.fork()\n",
             (),
@@ -209,6 +279,8 @@ async def _doctor(cfg: SandboxConfig, out: TextIO) -> int:
             say("Self-test:")
             failures = 0
             for probe in _probes(canary, cfg):
+                if probe.before:
+                    await sandbox.evaluate(probe.before, [])
                 outcome = await sandbox.evaluate(probe.code, list(probe.checks))
                 ok = probe.accept(outcome)
                 failures += not ok

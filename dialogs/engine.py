@@ -732,6 +732,9 @@ class Engine(ReviewMixin):
         if o.status == "unavailable":
             out.say(self.t(s, "graph_down"))
             return s
+        if o.status == "busy":
+            out.say(self.t(s, _busy_key(o)))
+            return s
         text = self.t(s, f"status_{o.status}") + _error_block(o.error)
         if o.stdout.strip():
             text += "\n\n" + self.t(s, "your_output") + "\n" + _output_block(o.stdout)
@@ -750,6 +753,9 @@ class Engine(ReviewMixin):
         s = s.but(pending=None)
         if o.status == "unavailable":
             out.say(self.t(s, "sandbox_down"))
+            return s.moved(phase="question")
+        if o.status == "busy":  # not run at all: not an attempt
+            out.say(self.t(s, _busy_key(o)))
             return s.moved(phase="question")
         parts: list[str] = []
         if o.status == "ok":
@@ -863,3 +869,9 @@ def _output_block(stdout: str) -> str:
     """What the code printed (its first 1500 characters) as a code block."""
     shown = stdout.rstrip()
     return markup.block(shown if len(shown) <= 1500 else shown[:1500] + "\n…")
+
+
+def _busy_key(outcome: EvalOutcome) -> str:
+    """The UI string for a run that was not started: the learner's own run is still going, or the
+    sandbox's queue is full."""
+    return "busy_learner" if outcome.extra.get("busy") == "learner" else "busy_queue"

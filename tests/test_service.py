@@ -120,13 +120,23 @@ async def test_no_sandbox_is_answered_kindly(repo: Repository) -> None:
 
 
 async def test_learner_can_talk_while_code_runs(repo: Repository) -> None:
-    ev = ScriptedEvaluator(EvalOutcome("ok", (CheckResult("value", True),)), delay=0.3)
+    gate = asyncio.Event()
+
+    class Held(ScriptedEvaluator):
+        async def evaluate(self, code: str, checks: Sequence[CheckSpec]) -> EvalOutcome:
+            self.seen.append((code, tuple(checks)))
+            await gate.wait()  # the run is held until /help has been answered: no timing involved
+            return self.outcomes.pop(0)
+
+    ev = Held(EvalOutcome("ok", (CheckResult("value", True),)))
     t, inbox = tutor(repo, ev), Inbox()
     await _to_code_step(t, inbox)
     running = asyncio.create_task(t.handle("u1", Text("def square(t): return t*t"), inbox))
-    await asyncio.sleep(0.05)
-    await asyncio.wait_for(t.handle("u1", Command("help"), inbox), timeout=0.2)
-    assert "What I understand" in inbox.text()
+    while not ev.seen:
+        await asyncio.sleep(0.005)
+    await t.handle("u1", Command("help"), inbox)
+    assert "What I understand" in inbox.text() and not running.done()
+    gate.set()
     await running
     assert "Squared!" in inbox.text()
 

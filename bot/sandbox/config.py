@@ -29,6 +29,8 @@ class SandboxConfig:
     queue_limit: int = 0
     #: How long a submission may wait for a free worker before it is answered "busy".
     queue_seconds: float = 20.0
+    #: How long emptying a worker's tmp after a run may take; longer, and the worker is replaced.
+    wipe_seconds: float = 2.0
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -45,5 +47,7 @@ class SandboxConfig:
             raise ValueError("queue_limit must not be negative")
         if self.queue_seconds <= 0:
             raise ValueError("queue_seconds must be positive")
+        if self.wipe_seconds <= 0:
+            raise ValueError("wipe_seconds must be positive")
         if self.queue_limit == 0:
             self.queue_limit = 10 * self.workers

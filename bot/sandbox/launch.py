@@ -201,19 +201,20 @@ def bwrap_command(bwrap: str, tmpfs_mb: int) -> tuple[list[str], tuple[str, ...]
     return args, namespaces
 
 
-def bwrap_launch(bwrap: str, tmpfs_mb: int, uid: int) -> Launch:
+def bwrap_launch(bwrap: str, tmpfs_mb: int, uid: int, wipe_seconds: float = 2.0) -> Launch:
     prefix, namespaces = bwrap_command(bwrap, tmpfs_mb)
     argv = [*prefix, base_executable(), "-I", "-B", f"{INSIDE_CODE_DIR}/worker.py"]
-    argv += ["--tmp", INSIDE_TMP, "--pidns", "--uid", str(uid), *inside_site_args()]
+    argv += ["--tmp", INSIDE_TMP, "--pidns", "--uid", str(uid), "--wipe-seconds", str(wipe_seconds)]
+    argv += inside_site_args()
     return Launch(argv=argv, env=sandbox_env(), cwd="/", isolation="bwrap", namespaces=namespaces)
 
 
-def plain_launch(tmp_dir: str, uid: int) -> Launch:
+def plain_launch(tmp_dir: str, uid: int, wipe_seconds: float = 2.0) -> Launch:
     """No bubblewrap: the same worker as a plain process, in a private tmp directory."""
     env = sandbox_env()
     env["HOME"] = env["TMPDIR"] = tmp_dir
     argv = [sys.executable, "-I", "-B", str(SANDBOX_CODE_DIR / "worker.py"), "--tmp", tmp_dir]
-    argv += ["--uid", str(uid), *site_args()]
+    argv += ["--uid", str(uid), "--wipe-seconds", str(wipe_seconds), *site_args()]
     return Launch(argv=argv, env=env, cwd=tmp_dir, isolation="none")
 
 

@@ -418,10 +418,10 @@ class Sandbox:
         tmp_dir = None
         uid = launching.run_uid(index)
         if self._bwrap:
-            how = launching.bwrap_launch(self._bwrap, self.config.tmpfs_mb, uid)
+            how = launching.bwrap_launch(self._bwrap, self.config.tmpfs_mb, uid, self.config.wipe_seconds)
         else:
             tmp_dir = launching.private_tmp_dir()
-            how = launching.plain_launch(tmp_dir, uid)
+            how = launching.plain_launch(tmp_dir, uid, self.config.wipe_seconds)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *how.argv,

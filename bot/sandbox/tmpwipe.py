@@ -100,6 +100,17 @@ def _remove_or_flatten(top: int, name: str, counter: itertools.count) -> bool:
             try:
                 os.rename(child, target, src_dir_fd=inner, dst_dir_fd=top)
                 moved = True
+                continue
+            except OSError as exc:
+                if exc.errno not in (errno.EACCES, errno.EPERM):
+                    continue
+            # Moving a directory rewrites its "..": it must be writable. Make it so (a directory, not a link).
+            try:
+                if not stat.S_ISDIR(os.stat(child, dir_fd=inner, follow_symlinks=False).st_mode):
+                    continue
+                os.chmod(child, 0o700, dir_fd=inner)
+                os.rename(child, target, src_dir_fd=inner, dst_dir_fd=top)
+                moved = True
             except OSError:
                 continue
     except OSError:

@@ -54,8 +54,6 @@ RUNNER_BAD_REQUEST = 11
 #: The zygote's own exit statuses when it retires (the bot then starts a replacement).
 EXIT_RUNNER_FAILED = 3
 EXIT_TMP_NOT_CLEAN = 4
-#: How long emptying the private tmp may take before the worker is retired instead.
-WIPE_SECONDS = 2.0
 
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
@@ -86,8 +84,9 @@ SIGNAL_HINTS = {
 
 
 class Worker:
-    def __init__(self, tmp: str, uid: int, pid_namespace: bool) -> None:
+    def __init__(self, tmp: str, uid: int, pid_namespace: bool, wipe_seconds: float = 2.0) -> None:
         self.tmp = tmp
+        self.wipe_seconds = wipe_seconds  # emptying tmp may take this long, else the worker retires
         try:  # read-only mounts the launcher put under tmp (a checkout living in /tmp): never wiped
             self.keep = frozenset(os.listdir(tmp))
         except OSError:
@@ -177,10 +176,10 @@ class Worker:
                     os.setgroups([])
                     os.setgid(self.uid)
                     os.setuid(self.uid)
-                ok = tmpwipe.wipe(self.tmp, self.keep, time.monotonic() + WIPE_SECONDS)
+                ok = tmpwipe.wipe(self.tmp, self.keep, time.monotonic() + self.wipe_seconds)
             finally:
                 os._exit(0 if ok else 1)
-        give_up = time.monotonic() + WIPE_SECONDS + 1.0
+        give_up = time.monotonic() + self.wipe_seconds + 1.0
         while True:
             done, _ = os.waitpid(pid, os.WNOHANG)
             if done:
@@ -188,7 +187,7 @@ class Worker:
             if time.monotonic() > give_up:
                 _kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
-                return f"emptying it took more than {WIPE_SECONDS:g} s"
+                return f"emptying it took more than {self.wipe_seconds:g} s"
             time.sleep(0.005)
         left = tmpwipe.leftovers(self.tmp, self.keep)
         if left:
@@ -266,6 +265,8 @@ class Worker:
         if watch["timed_out"]:
             outcome["status"] = "timeout"
             outcome["error"] = f"Your code ran for more than {wall:g} s and was stopped."
+        elif watch["result_over"]:
+            outcome["error"] = "Your code interfered with how results are reported (a result far too large)."
         elif len(output) > budget or watch["output_over"]:
             outcome["status"] = "output_limit"
             outcome["error"] = f"Your code printed more than {budget} bytes and was stopped."
@@ -342,6 +343,7 @@ class Worker:
             "exited": False,
             "timed_out": False,
             "output_over": False,
+            "result_over": False,
         }
         poller = select.poll()
         poller.register(out_r, select.POLLIN)
@@ -368,6 +370,7 @@ class Worker:
                     elif fd == res_r:
                         _read_into(res_r, state["result"], poller)
                         if len(state["result"]) > protocol.MAX_RESULT_BYTES:
+                            state["result_over"] = True
                             return state
                 if pidfd is None and not state["exited"]:
                     state["exited"] = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
@@ -609,6 +612,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uid", type=int, default=-1, help="the uid runs drop to (when we are root)")
     parser.add_argument("--pidns", action="store_true", help="we run in our own PID namespace")
     parser.add_argument("--site", action="append", default=[], help="a site directory torch lives in")
+    parser.add_argument("--wipe-seconds", type=float, default=2.0, help="emptying tmp may take this long")
     args = parser.parse_args(argv)
     for directory in args.site:  # -I leaves out e.g. the user site: add where torch really is
         if directory not in sys.path and os.path.isdir(directory):
@@ -627,7 +631,7 @@ def main(argv: list[str] | None = None) -> int:
 
     pid_namespace = args.pidns and os.getpid() <= 2  # double-check before ever using kill(-1)
     uid = args.uid if (args.uid >= 0 and os.geteuid() == 0 and _uid_mapped(args.uid)) else -1
-    worker = Worker(args.tmp, uid, pid_namespace)
+    worker = Worker(args.tmp, uid, pid_namespace, args.wipe_seconds)
     subreaper = _prctl(worker.libc, PR_SET_CHILD_SUBREAPER, 1)
     _prctl(worker.libc, PR_SET_DUMPABLE, 0)  # a same-uid run cannot ptrace or read our memory
 
