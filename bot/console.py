@@ -6,7 +6,6 @@ multi-line entry ended by a line ``EOF`` or by two empty lines. Ctrl-C, Ctrl-D a
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
@@ -101,28 +100,33 @@ class Console:
         self.stdout.flush()
 
     async def show_graph(self, r: GraphView) -> None:
-        """The caption, the text tree, and where the picture was saved (when ``dot`` could draw it)."""
-        path = await asyncio.to_thread(self.save_graph, r.graph)
+        """The caption, the text tree, and where the picture was saved (when ``dot`` could draw it) or why not."""
+        path = await self.save_graph(r.graph)
         tree = "\n".join(self.style.code("  │ ") + line for line in r.tree.split("\n"))
         lines = [render(r.caption, self.style), tree]
         if path is not None:
             lines.append(r.saved_as.replace("{path}", str(path)))
         elif r.no_picture and self.graphs_dir is not None:
-            lines.append(self.style.dim(r.no_picture))
+            lang = self._lang()
+            note = graphs.no_picture_note(r.graph, lambda key, **values: self.tutor.course.t(lang, key, **values),
+                                          r.no_picture)
+            lines.append(self.style.dim(note))
         self.print("\n\n".join(lines))
 
-    def save_graph(self, graph: dict[str, object]) -> Path | None:
+    async def save_graph(self, graph: dict[str, object]) -> Path | None:
+        """The graph's PNG under ``graphs_dir``: drawn by ``graphs.draw_png`` (caged ``dot``, not on the thread
+        pool); ``None`` when it is not drawn (too big, no ``dot``, it failed)."""
         if self.graphs_dir is None:
             return None
-        png = graphs.render_png(graph)
+        png = await graphs.draw_png(graph)
         if png is None:
             return None
         digest = hashlib.sha256(json.dumps(graph, sort_keys=True).encode()).hexdigest()[:12]
         name = str(graph.get("root", {}).get("name") or "graph") if isinstance(graph.get("root"), dict) else "graph"
-        safe = "".join(c for c in name if c.isalnum() or c == "_")[:30] or "graph"
+        stem = "".join(c for c in name if c.isalnum() or c == "_")[:30] or "graph"
         try:
             self.graphs_dir.mkdir(parents=True, exist_ok=True)
-            path = self.graphs_dir / f"{safe}-{digest}.png"
+            path = self.graphs_dir / f"{stem}-{digest}.png"
             path.write_bytes(png)
         except OSError:
             return None

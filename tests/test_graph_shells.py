@@ -34,31 +34,37 @@ def assert_png(data: bytes | None) -> tuple[int, int]:
 # ------------------------------------------------------------------------------------------ pictures
 
 
-def test_a_graph_becomes_a_valid_png() -> None:
-    _width, height = assert_png(graphs.render_png(SIN_GRAPH))
-    assert graphs.png_size(graphs.render_png(SQUARE_GRAPH) or b"") is not None
-    assert graphs.fits_a_photo(graphs.render_png(SIN_GRAPH) or b"") and height > 100
+async def test_a_graph_becomes_a_valid_png() -> None:
+    _width, height = assert_png(await graphs.draw_png(SIN_GRAPH))
+    assert graphs.png_size(await graphs.draw_png(SQUARE_GRAPH) or b"") is not None
+    assert graphs.fits_a_photo(await graphs.draw_png(SIN_GRAPH) or b"") and height > 100
     source = graphs.source(SIN_GRAPH)
     for label in ("SinBackward0", "saved: self (3,)", "AccumulateGrad", "requires_grad=True", ".grad_fn"):
         assert label in source
     assert "(constant: no gradient)" in graphs.source(SQUARE_GRAPH)
 
 
-def test_names_from_learners_code_cannot_break_the_dot_source() -> None:
+async def test_names_from_learners_code_cannot_break_the_dot_source() -> None:
     evil = dict(SIN_GRAPH, root={"name": 'y"]; evil [label="x', "shape": [3], "requires_grad": True})
-    assert_png(graphs.render_png(evil))
+    assert_png(await graphs.draw_png(evil))  # more in test_graph_drawing
 
 
-def test_without_dot_there_is_no_picture(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_without_dot_there_is_no_picture(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(graphs.shutil, "which", lambda name: None)
-    assert graphs.render_png(SIN_GRAPH) is None and not graphs.dot_available()
+    assert await graphs.draw_png(SIN_GRAPH) is None and not graphs.dot_available()
 
 
-def test_a_capped_graph_of_150_nodes_still_draws() -> None:
-    chain = {"root": {"name": "y", "shape": [1], "requires_grad": True},
-             "nodes": [{"id": i, "kind": "backward", "name": "MulBackward0", "saved": []} for i in range(150)],
-             "edges": [{"src": i, "dst": i + 1, "input_nr": 0} for i in range(149)], "truncated": True, "total": 10000}
-    assert_png(graphs.render_png(chain))
+CHAIN = {"root": {"name": "y", "shape": [1], "requires_grad": True},
+         "nodes": [{"id": i, "kind": "backward", "name": "MulBackward0", "saved": []} for i in range(150)],
+         "edges": [{"src": i, "dst": i + 1, "input_nr": 0} for i in range(149)], "truncated": True, "total": 10000}
+
+
+async def test_a_capped_graph_of_150_nodes_is_not_drawn() -> None:
+    assert graphs.too_big(CHAIN) and await graphs.draw_png(CHAIN) is None
+    course = mini_course()
+    for lang, words in (("en", "150 nodes and 149 edges — too many to draw legibly"), ("zh", "150 个节点、149 条边")):
+        note = graphs.no_picture_note(CHAIN, lambda key, lang=lang, **values: course.t(lang, key, **values), "-")
+        assert words in note and str(graphs.MAX_NODES) in note
 
 
 # ------------------------------------------------------------------------------------------ Telegram
@@ -89,6 +95,12 @@ async def test_graph_in_telegram_sends_a_photo(server: FakeBotAPI, run_bot: Call
     new = await chat.send("/graph import torch\nx = torch.ones(2, requires_grad=True)\ny = x / nothing")
     assert "NameError" in texts(new)
 
+    new = await chat.send("/graph\nimport torch\nx = torch.ones(2, requires_grad=True)\ny = x\n"
+                          "for _ in range(70):\n    y = y * 2")
+    assert not [m for m in new if m.kind == "photo"]
+    shown = texts(new)
+    assert "141 nodes and 140 edges — too many to draw legibly" in shown and "MulBackward0" in shown  # 70 constants
+
     monkeypatch.setattr(graphs.shutil, "which", lambda name: None)  # no Graphviz: the text tree
     new = await chat.send(SIN_LINES)
     assert not [m for m in new if m.kind == "photo"]
@@ -101,9 +113,10 @@ async def test_graph_in_telegram_sends_a_photo(server: FakeBotAPI, run_bot: Call
 
 
 class GraphEvaluator:
-    """Draws every graph as ``SQUARE_GRAPH``; counts the calls (the service caches lesson graphs)."""
+    """Draws every graph as ``graph`` (``SQUARE_GRAPH``); counts the calls (the service caches lesson graphs)."""
 
-    def __init__(self) -> None:
+    def __init__(self, graph: dict[str, Any] = SQUARE_GRAPH) -> None:
+        self.drawn = graph
         self.calls: list[tuple[str, str | None]] = []
 
     async def evaluate(self, code: str, checks: Sequence[CheckSpec]) -> EvalOutcome:
@@ -111,7 +124,7 @@ class GraphEvaluator:
 
     async def graph(self, code: str, target: str | None = None) -> EvalOutcome:
         self.calls.append((code, target))
-        return EvalOutcome("ok", extra={"graph": SQUARE_GRAPH})
+        return EvalOutcome("ok", extra={"graph": self.drawn})
 
     def is_saturated(self) -> bool:
         return False
@@ -159,6 +172,34 @@ async def test_graph_command_in_the_terminal_without_dot(tmp_path: Path, monkeyp
         shown = out.getvalue()
         assert "Graphviz is not installed" in shown and "└─ AddBackward0" in shown
         assert not (tmp_path / "graphs").exists()
+    finally:
+        repo.close()
+
+
+async def test_a_graph_too_big_or_not_drawn_in_the_terminal_says_why(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = Repository(f"sqlite:///{tmp_path / 'tutor.db'}")
+    try:
+        tutor = Tutor(mini_course(), repo, GraphEvaluator(CHAIN), clock=lambda: NOW)
+        out = io.StringIO()
+        term = Console(tutor, "console:cy", "zh", stdin=io.StringIO(""), stdout=out, graphs_dir=tmp_path / "graphs")
+        await term.send_event(Start())
+        await term.send_event(Command("lang", "zh"))
+        await term.send_event(console_module.parse_line("/graph y = x * 2"))
+        assert "150 个节点、149 条边" in out.getvalue() and "MulBackward0" in out.getvalue()
+        assert not (tmp_path / "graphs").exists()
+
+        async def fails(*args: Any, **kwargs: Any) -> None:
+            return None
+
+        monkeypatch.setattr(graphs, "run_dot", fails)  # dot ran too long, or no slot was free
+        monkeypatch.setattr(graphs, "_CACHE", {})
+        tutor = Tutor(mini_course(), repo, GraphEvaluator(SIN_GRAPH), clock=lambda: NOW)
+        out = io.StringIO()
+        term = Console(tutor, "console:di", "en", stdin=io.StringIO(""), stdout=out, graphs_dir=tmp_path / "graphs")
+        await term.send_event(console_module.parse_line("/graph y = x * 2"))
+        shown = out.getvalue()
+        assert "drawing it took too long" in shown and "SinBackward0" in shown and "Graphviz" not in shown
     finally:
         repo.close()
 

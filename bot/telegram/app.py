@@ -223,8 +223,8 @@ class TelegramShell:
         return sent is not None
 
     async def _graph(self, chat_id: int, reply: GraphView) -> bool:
-        """An autograd graph: a PNG photo with its caption; the text tree when it cannot be drawn."""
-        png = await asyncio.to_thread(graphs.render_png, reply.graph)
+        """An autograd graph: a PNG photo with its caption; the text tree when it is not drawn (and why)."""
+        png = await graphs.draw_png(reply.graph)  # caged dot, a few at a time, never on the thread pool
         caption = to_html(reply.caption, limit=CAPTION_LIMIT)[0]
         bot = self.app.bot
         if png is not None:
@@ -238,7 +238,14 @@ class TelegramShell:
                 return sent is not None
             except BadRequest as exc:
                 log.warning("chat %s: the graph picture was refused (%s); sending the text tree", chat_id, exc.message)
-        text = (reply.no_picture + "\n\n" if png is None and reply.no_picture else "") + reply.caption
+        note = ""
+        if png is None and reply.no_picture:
+            state = await asyncio.to_thread(self.repo.load, learner_id(chat_id))
+            lang = state.lang if state is not None else "en"
+            course = self.tutor.course
+            note = graphs.no_picture_note(reply.graph, lambda key, **values: course.t(lang, key, **values),
+                                          reply.no_picture)
+        text = (note + "\n\n" if note else "") + reply.caption
         return await self._say(chat_id, Say(text + f"\n```\n{reply.tree}\n```"))
 
     async def dispatch(self, update: Update, event: Event) -> set[int]:
