@@ -5,8 +5,12 @@
 Both are measured in the same run on the same machine: the warm path end to end as the bot sees it
 (``Sandbox.evaluate``: request, fork of a warm worker, run, checks, cleanup, validated reply), the
 cold path as a fresh interpreter that imports torch and runs the same code and check. Then the
-throughput of the default pool (one worker per core) under a burst of concurrent submissions.
-The last line is the p50 ratio. A benchmark, not a test: it asserts nothing.
+throughput of the default pool (one worker per core) under a burst of concurrent submissions
+(with a queue long enough to hold the burst), what the default bounded queue does with the same
+burst (how many run, how many are answered "busy", how long the accepted ones waited), and the
+memory one hostile run can take from the machine (peak drop of MemAvailable while it runs), for
+the attack that used to take 3.3 GB. The last line is the p50 ratio. A benchmark, not a test: it
+asserts nothing.
 """
 
 from __future__ import annotations
@@ -79,8 +83,76 @@ async def burst(sandbox: Sandbox, count: int) -> float:
     outcomes = await asyncio.gather(*(sandbox.evaluate(SUBMISSION, [CHECK]) for _ in range(count)))
     elapsed = time.perf_counter() - started
     if not all(o.passed for o in outcomes):
-        raise SystemExit("a burst run failed")
+        raise SystemExit(f"a burst run failed: {next(o for o in outcomes if not o.passed)}")
     return count / elapsed
+
+
+async def bounded_queue(count: int) -> str:
+    """The default queue under the same burst: accepted, refused, the accepted ones' waits."""
+    config = SandboxConfig()
+    async with Sandbox(config) as sandbox:
+        outcomes = await asyncio.gather(*(sandbox.evaluate(SUBMISSION, [CHECK]) for _ in range(count)))
+    ran = [o for o in outcomes if o.status != "busy"]
+    waits = [float(o.extra.get("queued_ms", 0)) for o in ran]
+    return (
+        f"bounded queue (default: {config.queue_limit} waiting, {config.queue_seconds:g} s): burst of {count}: "
+        f"{len(ran)} ran, {count - len(ran)} answered busy at once; queued p50 {percentile(waits, 50):.0f} ms, "
+        f"max {max(waits):.0f} ms"
+    )
+
+
+HOG = """\
+import os, threading
+def touch():
+    try:
+        block = bytearray(900 << 20)
+        for i in range(0, len(block), 4096):
+            block[i] = 1
+    except MemoryError:
+        pass
+forked = 0
+for _ in range(4):  # the issue's attack: four children each touching 900 MiB
+    try:
+        if os.fork() == 0:
+            touch()
+            os._exit(0)
+        forked += 1
+    except OSError:
+        pass
+threads = [threading.Thread(target=touch) for _ in range(4)]  # and the same with threads
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print("forked", forked)
+"""
+
+
+def mem_available() -> int:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) << 10
+    return 0
+
+
+async def hostile_memory() -> str:
+    config = SandboxConfig(workers=1)
+    async with Sandbox(config) as sandbox:
+        await sandbox.evaluate("x = 1", [])
+        baseline = mem_available()
+        lowest = baseline
+        run = asyncio.create_task(sandbox.evaluate(HOG, []))
+        while not run.done():
+            lowest = min(lowest, mem_available())
+            await asyncio.sleep(0.005)
+        outcome = run.result()
+    taken = (baseline - lowest) >> 20
+    return (
+        f"one hostile run (4 forks + 4 threads, each touching 900 MiB; limit {config.memory_mb} MiB): "
+        f"took at most {taken} MiB from the machine; status {outcome.status}, {outcome.stdout.strip() or '-'}, "
+        f"the run's max RSS {outcome.extra.get('max_rss_kb', 0) >> 10} MiB"
+    )
 
 
 async def main() -> None:
@@ -90,7 +162,7 @@ async def main() -> None:
     parser.add_argument("--burst", type=int, default=200, help="concurrent submissions for the throughput")
     args = parser.parse_args()
 
-    config = SandboxConfig()
+    config = SandboxConfig(queue_limit=max(args.burst, 1))  # the throughput burst must not be refused
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; pool of {config.workers} workers")
     started = time.perf_counter()
     async with Sandbox(config) as sandbox:
@@ -101,7 +173,11 @@ async def main() -> None:
         await warm_runs(sandbox, 3)  # first touches of the page cache
         warm = await warm_runs(sandbox, args.warm)
         rate = await burst(sandbox, args.burst)
+    queue = await bounded_queue(args.burst)
+    memory = await hostile_memory()
     cold = cold_runs(args.cold)
+    print(queue)
+    print(memory)
     print(describe("warm", warm))
     print(describe("cold", cold))
     print(

@@ -277,7 +277,7 @@ async def test_start_fails_clearly_when_no_worker_can_start(monkeypatch: pytest.
     from bot.sandbox import launch
     from dialogs.errors import SandboxUnavailable
 
-    def broken(tmp_dir: str, uid: int) -> launch.Launch:
+    def broken(tmp_dir: str, uid: int, wipe_seconds: float = 2.0) -> launch.Launch:
         argv = [sys.executable, "-c", "import sys; sys.exit(3)"]
         return launch.Launch(argv=argv, env=launch.sandbox_env(), cwd=tmp_dir, isolation="none")
 

@@ -29,6 +29,7 @@ import codecs
 import contextlib
 import ctypes
 import errno
+import gc
 import math
 import os
 import select
@@ -47,10 +48,14 @@ PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 
-#: How a runner ends (its exit status), as the zygote reads it.
-RUNNER_DONE = 0
-RUNNER_EOF = 10  # the bot closed the pipe: shut down
-RUNNER_BAD_REQUEST = 11
+#: What the zygote tells a runner (one byte on its turn pipe), and what a runner tells the zygote.
+TURN_GO = b"G"  # read the next request from the bot
+TURN_ACK = b"A"  # the spare is stopped: answer, then end
+STATUS_TOOK = b"T"  # I have read my request (the spare may take the next one)
+STATUS_CLEAN = b"C"  # my run is over, everything it started is dead and tmp is empty again
+STATUS_DIRTY = b"D"  # my run is over, but tmp could not be emptied: retire
+STATUS_EOF = b"E"  # the bot closed the pipe
+STATUS_BAD_REQUEST = b"B"
 #: The zygote's own exit statuses when it retires (the bot then starts a replacement).
 EXIT_RUNNER_FAILED = 3
 EXIT_TMP_NOT_CLEAN = 4
@@ -83,6 +88,69 @@ SIGNAL_HINTS = {
 }
 
 
+class _Runner:
+    """The zygote's handle on one runner process: its pid and the two pipes."""
+
+    def __init__(self, pid: int, turn: int, status: int) -> None:
+        self.pid, self.turn, self.status = pid, turn, status
+        self.reaped = False
+
+    def send(self, word: bytes) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self.turn, word)
+
+    def receive(self) -> bytes:
+        """The runner's next word; ``b""`` when it ended without one."""
+        try:
+            return os.read(self.status, 1)
+        except OSError:
+            return b""
+
+    def ended(self) -> str:
+        """Wait for the runner to end; how it did."""
+        if self.reaped:
+            return "ended"
+        try:
+            _, status_word = os.waitpid(self.pid, 0)
+        except ChildProcessError:  # already reaped with the others
+            status_word = 0
+        self.reaped = True
+        self.close()
+        if os.WIFSIGNALED(status_word):
+            return f"killed by signal {os.WTERMSIG(status_word)}"
+        return f"exit status {os.WEXITSTATUS(status_word)}"
+
+    def close(self) -> None:
+        for fd in (self.turn, self.status):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.turn = self.status = -1
+
+    def stop(self) -> None:
+        """Kill it (a spare that never got the turn, or a runner of a worker that is going away)."""
+        if not self.reaped:
+            _kill(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+            self.reaped = True
+        self.close()
+
+
+class _Run:
+    """A run process forked ahead, and the pipes to it: its request, its output, its result."""
+
+    def __init__(self, pid: int, request: int, output: int, result: int) -> None:
+        self.pid, self.request, self.output, self.result = pid, request, output, result
+
+    def discard(self) -> None:
+        _kill(self.pid, signal.SIGKILL)
+        for fd in (self.request, self.output, self.result):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+
+
 class Worker:
     def __init__(self, tmp: str, uid: int, pid_namespace: bool, wipe_seconds: float = 2.0) -> None:
         self.tmp = tmp
@@ -101,64 +169,124 @@ class Worker:
     # -- the zygote: one runner per submission ------------------------------------------------------
 
     def serve(self, proto_in: int, proto_out: int) -> int:
-        """Fork a runner per request until the bot closes the pipe; retire on anything unexpected."""
-        while True:
-            pid = os.fork()
-            if pid == 0:  # the runner: never returns
-                status = EXIT_RUNNER_FAILED
-                try:
-                    status = self.runner(proto_in, proto_out)
-                except BaseException as exc:
-                    with contextlib.suppress(BaseException):
-                        print(f"sandbox worker: runner failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-                finally:
-                    os._exit(status)
-            _, status_word = os.waitpid(pid, 0)
-            self._kill_leftovers()
-            code = os.WEXITSTATUS(status_word) if os.WIFEXITED(status_word) else -1
-            if code == RUNNER_EOF:
-                return 0
-            if code == RUNNER_BAD_REQUEST:
-                return 2
-            if code != RUNNER_DONE:
-                print(f"sandbox worker: a runner ended abnormally (wait status {status_word}); retiring",
-                      file=sys.stderr)
-                return EXIT_RUNNER_FAILED
-            problem = self.clean_tmp()
-            if problem:
-                print(f"sandbox worker: tmp is not clean after a run ({problem}); retiring", file=sys.stderr)
-                return EXIT_TMP_NOT_CLEAN
+        """Hand the requests to fresh runners until the bot closes the pipe; retire on anything unexpected.
 
-    def runner(self, proto_in: int, proto_out: int) -> int:
-        """One request: read it, run it in a fresh child, answer; the exit status for the zygote."""
+        A spare runner is always forked ahead, so that no fork of ours (and no runner's exit) is on
+        the way of the next request. Exactly one runner at a time reads the bot's pipe: the zygote
+        grants the turn to the spare once the current runner has read its request. The bot sends the
+        next request only after the current result, and a runner empties tmp and reports it clean
+        (or not) to the zygote before it writes that result: so the next run never starts before the
+        last one is cleared away, and a worker whose tmp cannot be emptied retires before it takes
+        another request.
+        """
+        active = self._fork_runner(proto_in, proto_out)
+        spare: _Runner | None = None
+        try:
+            while True:
+                active.send(TURN_GO)
+                word = active.receive()
+                if word == STATUS_EOF:
+                    return 0
+                if word == STATUS_BAD_REQUEST:
+                    return 2
+                if word != STATUS_TOOK:
+                    return self._retire(f"a runner ended before taking a request ({active.ended()})")
+                # The spare is forked while the run works (not while the bot is busy with the last
+                # result and the next request): it is ready long before this run is over.
+                spare = self._fork_runner(proto_in, proto_out)
+                word = active.receive()
+                if word == STATUS_DIRTY:
+                    spare.stop()  # before the runner may answer: no run after this one, here
+                    spare = None
+                    active.send(TURN_ACK)
+                    active.ended()
+                    return self._retire("tmp is not clean after a run", EXIT_TMP_NOT_CLEAN)
+                if word != STATUS_CLEAN:
+                    spare.stop()
+                    spare = None
+                    return self._retire(f"a runner failed during a run ({active.ended()})")
+                active.close()  # it writes its result and exits; reaped below, off the next run's way
+                self._reap_runners()
+                active, spare = spare, None
+        finally:
+            for runner in (active, spare):
+                if runner is not None:
+                    runner.stop()
+            self._kill_leftovers()
+
+    def _fork_runner(self, proto_in: int, proto_out: int) -> _Runner:
+        turn_r, turn_w = os.pipe()
+        status_r, status_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the runner: never returns
+            code = 1
+            try:
+                os.close(turn_w)
+                os.close(status_r)
+                code = self.runner(proto_in, proto_out, turn_r, status_w)
+            except BaseException as exc:
+                with contextlib.suppress(BaseException):
+                    print(f"sandbox worker: runner failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            finally:
+                os._exit(code)
+        os.close(turn_r)
+        os.close(status_w)
+        return _Runner(pid, turn_w, status_r)
+
+    def _retire(self, why: str, code: int = EXIT_RUNNER_FAILED) -> int:
+        print(f"sandbox worker: {why}; retiring", file=sys.stderr)
+        return code
+
+    def _reap_runners(self) -> None:
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+
+    def runner(self, proto_in: int, proto_out: int, turn: int, status: int) -> int:
+        """One request: wait for the turn, read it, run it in a fresh child, clean up, answer."""
         _prctl(self.libc, PR_SET_PDEATHSIG, signal.SIGKILL)
         _prctl(self.libc, PR_SET_CHILD_SUBREAPER, 1)  # what the run leaves behind comes back to us
+        run = self.prefork_run()
+        if os.read(turn, 1) != TURN_GO:
+            run.discard()
+            return 0  # the zygote is going away
         try:
             request = protocol.read_message(proto_in, protocol.MAX_REQUEST_BYTES)
         except (OSError, ValueError, EOFError) as exc:
             print(f"sandbox worker: bad request: {exc}", file=sys.stderr)
-            return RUNNER_BAD_REQUEST
+            run.discard()
+            os.write(status, STATUS_BAD_REQUEST)
+            return 0
         if request is None:
-            return RUNNER_EOF
+            run.discard()
+            os.write(status, STATUS_EOF)
+            return 0
+        os.write(status, STATUS_TOOK)
         request_id = request.get("id")
 
         def started() -> None:
             protocol.write_message(proto_out, {"type": "started", "id": request_id})
 
         try:
-            outcome = self.evaluate(request, started)
+            outcome = self.evaluate(request, started, run)
         except Exception as exc:  # our bug, not the learner's: report it
             outcome = {"status": "unavailable", "error": f"worker error: {type(exc).__name__}: {exc}"}
+        problem = self.clean_tmp()
+        if problem:
+            print(f"sandbox worker: {problem}", file=sys.stderr)
+            os.write(status, STATUS_DIRTY)
+            os.read(turn, 1)  # the zygote has stopped the spare: no other run will see this tmp
+        else:
+            os.write(status, STATUS_CLEAN)
         try:
             protocol.write_message(proto_out, {"type": "result", "id": request_id, "outcome": outcome})
         except OSError as exc:
-            if exc.errno == errno.EPIPE:
-                return RUNNER_EOF
-            raise
-        return RUNNER_DONE
+            if exc.errno != errno.EPIPE:
+                raise
+        return 0
 
     def _kill_leftovers(self) -> None:
-        """After a runner: nobody but us (and init) may be left in the sandbox."""
+        """When the worker stops: nobody but us (and init) may be left in the sandbox."""
         if self.pid_namespace:
             _kill(-1, signal.SIGKILL)  # everyone in our PID namespace except init and us
         self._kill_descendants()
@@ -205,13 +333,11 @@ class Worker:
 
     # -- one submission -------------------------------------------------------------------------
 
-    def evaluate(self, request: dict[str, Any], started_callback: Any = None) -> dict[str, Any]:
-        wall = float(request["wall_seconds"])
-        budget = int(request["output_bytes"])
-        cpu_seconds = max(1, math.ceil(wall))
-        limits = {
+    def limits(self, request: dict[str, Any]) -> dict[str, Any]:
+        """What a run may use, from its request (the bot's word) and this worker's settings."""
+        return {
             "memory_bytes": int(request["memory_mb"]) << 20,
-            "cpu_seconds": cpu_seconds,
+            "cpu_seconds": max(1, math.ceil(float(request["wall_seconds"]))),
             "file_bytes": int(request["file_bytes"]),
             "open_files": int(request.get("open_files", 256)),
             "processes": int(request.get("processes", 64)),
@@ -219,26 +345,52 @@ class Worker:
             "tmp": self.tmp,
             "seccomp": self.seccomp,
         }
+
+    def prefork_run(self) -> _Run:
+        """Fork the process the next run executes in, before any request exists (no fork on the way of
+        a request): it waits for its request on a pipe of its own, then becomes the run."""
+        req_r, req_w = os.pipe()
         out_r, out_w = os.pipe()
         res_r, res_w = os.pipe()
-        started = time.monotonic()
         try:
             pid = os.fork()
         except OSError:
-            for fd in (out_r, out_w, res_r, res_w):
+            for fd in (req_r, req_w, out_r, out_w, res_r, res_w):
                 os.close(fd)
             raise
-        if pid == 0:  # the child: never returns
+        if pid == 0:  # the run: never returns
             try:
-                import harness
+                for fd in (req_w, out_r, res_r):
+                    os.close(fd)
+                request = protocol.read_message(req_r, protocol.MAX_REQUEST_BYTES)
+                if request is not None:
+                    import harness
 
-                harness.child_main(request, {"output": out_w, "result": res_w, "devnull": self.devnull}, limits)
+                    fds = {"output": out_w, "result": res_w, "devnull": self.devnull}
+                    harness.child_main(request, fds, self.limits(request))
             finally:
                 os._exit(74)
-        os.close(out_w)
-        os.close(res_w)
-        with contextlib.suppress(OSError):  # the child did it first, or is already gone
+        for fd in (req_r, out_w, res_w):
+            os.close(fd)
+        with contextlib.suppress(OSError):  # the child does it too
             os.setpgid(pid, pid)
+        return _Run(pid, req_w, out_r, res_r)
+
+    def evaluate(self, request: dict[str, Any], started_callback: Any = None,
+                 run: _Run | None = None) -> dict[str, Any]:
+        """Run one request in ``run`` (forked ahead by ``prefork_run``, or now) and build its outcome."""
+        wall = float(request["wall_seconds"])
+        budget = int(request["output_bytes"])
+        cpu_seconds = self.limits(request)["cpu_seconds"]
+        run = run or self.prefork_run()
+        pid, out_r, res_r = run.pid, run.output, run.result
+        started = time.monotonic()
+        try:
+            protocol.write_message(run.request, request)
+        except OSError:
+            pass  # the process is gone already: its wait status says how
+        finally:
+            os.close(run.request)
         if started_callback is not None:
             started_callback()
 
@@ -646,6 +798,12 @@ def main(argv: list[str] | None = None) -> int:
         for module in PRELOAD:
             importlib.import_module(module)
         import harness  # noqa: F401
+
+        # Everything imported so far is never collected (it lives as long as the worker): moved out of
+        # the collector's reach, so that a runner's or a run's collections do not write to (and copy)
+        # the pages they share with us.
+        gc.collect()
+        gc.freeze()
     except BaseException as exc:
         protocol.write_message(proto_out, {"type": "ready", "ok": False, "error": f"{type(exc).__name__}: {exc}"})
         return 1
