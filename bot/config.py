@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     sandbox_wall_seconds: float = Field(default=5.0, gt=0)
     sandbox_memory_mb: int = Field(default=1024, ge=64)
     sandbox_output_bytes: int = Field(default=65536, ge=1024)
+    sandbox_queue_limit: int = Field(default=0, ge=0)
+    sandbox_queue_seconds: float = Field(default=20.0, gt=0)
     push_tick_seconds: float = Field(default=60.0, gt=0)
     log_level: str = "INFO"
 
@@ -47,7 +49,8 @@ class Settings(BaseSettings):
         from bot.sandbox import SandboxConfig  # imports no torch
 
         return SandboxConfig(workers=workers or self.sandbox_workers, wall_seconds=self.sandbox_wall_seconds,
-                             memory_mb=self.sandbox_memory_mb, output_bytes=self.sandbox_output_bytes)
+                             memory_mb=self.sandbox_memory_mb, output_bytes=self.sandbox_output_bytes,
+                             queue_limit=self.sandbox_queue_limit, queue_seconds=self.sandbox_queue_seconds)
 
     @property
     def token(self) -> str | None:

@@ -11,9 +11,12 @@ import asyncio
 import dataclasses
 import os
 import secrets
+import struct
 import subprocess
 import sys
+import tempfile
 import textwrap
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -297,6 +300,8 @@ async def _doctor(cfg: SandboxConfig, out: TextIO) -> int:
         else:
             os.environ[TOKEN_VAR] = saved
 
+    failures += await _graph_pictures(say)
+
     if failures:
         say(f"✗ {failures} self-test(s) failed: learners' code is NOT fully isolated here.")
         if sandbox.isolation != "bwrap":
@@ -304,6 +309,47 @@ async def _doctor(cfg: SandboxConfig, out: TextIO) -> int:
         return 1
     say(f"✓ all self-tests passed: learners' code runs isolated ({sandbox.isolation}).")
     return 0
+
+
+def _tiny_png() -> bytes:
+    """A real 2x2 PNG: the host file a hostile label tries to have ``dot`` draw."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * 2 for _ in range(2))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+async def _graph_pictures(say: Callable[[str], None]) -> int:
+    """How ``dot`` is caged, and two attacks on it: the failures."""
+    from bot import graphs
+
+    say("Graph pictures:")
+    say(f"  {await graphs.drawing_isolation()}")
+    if not graphs.dot_available():
+        return 0
+    failures = 0
+    with tempfile.TemporaryDirectory(prefix="doctor-canary-") as place:
+        canary = Path(place) / "host.png"
+        canary.write_bytes(_tiny_png())
+        os.chmod(place, 0o755)
+        hostile = f'<<TABLE><TR><TD><IMG SRC="{canary}"/></TD></TR></TABLE>>'
+        graph = {"root": {"name": hostile, "shape": [1], "dtype": "float32", "requires_grad": True},
+                 "nodes": [{"id": 0, "kind": "backward", "name": hostile, "saved": []}],
+                 "edges": [], "truncated": False, "total": 1}
+        svg = (await graphs.draw(graph, "svg") or b"").decode("utf-8", "replace")
+        ok = bool(svg) and "<image" not in svg and "&lt;" in svg
+        failures += not ok
+        say(f"  {'✓' if ok else '✗'} a name shaped like Graphviz markup is drawn as text, not as a host file")
+        raw = (f'digraph {{ a [label=<<TABLE><TR><TD><IMG SRC="{canary}"/></TD></TR></TABLE>>]; '
+               f'b [image="{canary}"] }}')
+        drawn = (await graphs.run_dot(raw, "svg") or b"").decode("utf-8", "replace")
+        ok = "<image" not in drawn
+        failures += not ok
+        say(f"  {'✓' if ok else '✗'} even raw markup cannot make dot draw a file of the host")
+    return failures
 
 
 def run_doctor(cfg: SandboxConfig | None = None, out: TextIO | None = None) -> int:

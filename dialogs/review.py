@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from dialogs import answers, cards, schedule
+from dialogs import answers, cards, markup, schedule
 from dialogs.course import Choice, Predict, Statements
 from dialogs.markup import plain
 from dialogs.messages import Button, LogAnswer, LogReview, Push, QuizPoll, SectionDone
@@ -283,13 +283,13 @@ class ReviewMixin:
         if key in ("time", "时间") and value:
             clock = schedule.parse_clock(value)
             if clock is None:
-                out.say(self.t(s, "settings_bad_time", value=value[:20]))
+                out.say(self.t(s, "settings_bad_time", value=markup.literal(value[:20])))
                 return s
             s = s.but(push_time=clock)
         elif key in ("tz", "zone", "timezone", "时区") and value:
             name = schedule.parse_zone(value)
             if name is None:
-                out.say(self.t(s, "settings_bad_zone", value=value[:40]))
+                out.say(self.t(s, "settings_bad_zone", value=markup.literal(value[:40])))
                 return s
             s = s.but(tz=name)
         elif key in ("pause", "暂停"):
