@@ -40,9 +40,8 @@ def make_state(course, rng: random.Random) -> LearnerState:
     done = course.section_ids[:10]
     deck = {}
     for sid in done:
-        for i in range(len(course.section(sid).cards)):
-            cid = cards.card_id(sid, i)
-            deck[cid] = cards.new_card(cid, NOW + timedelta(hours=rng.randint(-72, 72)))
+        for card in course.section(sid).cards:
+            deck[card.id] = cards.new_card(card.id, NOW + timedelta(hours=rng.randint(-72, 72)))
     return LearnerState(phase="section_end", section=done[-1], step=course.section(done[-1]).steps[-1].id,
                         done_sections=tuple(done), deck=deck, streak=rng.randint(0, 30), last_day="2026-11-24",
                         push_due=NOW.isoformat())

@@ -1,7 +1,8 @@
 """Flashcards with spaced repetition: the `fsrs` package (FSRS, as in Anki), used purely.
 
-Cards are stored in the learner's state as fsrs ``Card.to_dict()`` records keyed by a stable id
-(``<section id>#<index>``). Scheduling is deterministic: fuzzing is off, time is an argument.
+Cards are stored in the learner's state as fsrs ``Card.to_dict()`` records keyed by the card's id, the
+``id`` written in the YAML (``<section id>.c-<slug>``, ``Course.card(id)`` finds the card), never its
+position. Scheduling is deterministic: fuzzing is off, time is an argument.
 Intervals are whole days (no minute-scale learning steps): reviews happen in a daily rhythm.
 """
 
@@ -15,15 +16,6 @@ from fsrs import Card, Rating, Scheduler
 
 SCHEDULER = Scheduler(enable_fuzzing=False, learning_steps=(), relearning_steps=())
 RATINGS = {1: Rating.Again, 2: Rating.Hard, 3: Rating.Good, 4: Rating.Easy}
-
-
-def card_id(section_id: str, index: int) -> str:
-    return f"{section_id}#{index}"
-
-
-def split_id(cid: str) -> tuple[str, int]:
-    section, _, index = cid.rpartition("#")
-    return section, int(index)
 
 
 def _card(cid: str, data: dict[str, Any]) -> Card:
@@ -54,8 +46,9 @@ def due_at(data: dict[str, Any]) -> datetime:
 
 
 def due_cards(deck: dict[str, dict[str, Any]], now: datetime) -> list[str]:
-    """Ids of the cards due at ``now``, most overdue first (ties by id, so the order is stable)."""
-    return sorted((cid for cid, d in deck.items() if due_at(d) <= now), key=lambda cid: (due_at(deck[cid]), cid))
+    """Ids of the cards due at ``now``, most overdue first; ties in deck order, which is the order the cards
+    joined it: a finished section's cards in their YAML order (JSON keeps a mapping's order)."""
+    return sorted((cid for cid, d in deck.items() if due_at(d) <= now), key=lambda cid: due_at(deck[cid]))
 
 
 def next_due(deck: dict[str, dict[str, Any]]) -> datetime | None:

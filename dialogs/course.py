@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,6 +26,8 @@ from dialogs.errors import ContentError
 
 LANGS: tuple[str, ...] = ("en", "zh")
 ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+CARD_SLUG = re.compile(r"c-[a-z0-9]+(?:-[a-z0-9]+)*")  # a card id is "<section id>." + this
+CARD_ID_MAX = 40  # card ids travel in Telegram buttons ("<seq>|card_show|<id>": 64 bytes at most)
 END = "end"
 
 
@@ -246,6 +249,10 @@ QUESTION_KINDS = ("choice", "statements", "predict", "code")
 
 
 class Card(Strict):
+    """A flashcard. Its ``id`` (``<section id>.c-<slug>``) is what learners' decks and review logs refer
+    to: never change or reuse one without a migration entry (``dialogs/migrations``)."""
+
+    id: Annotated[str, Field(pattern=ID_PATTERN)]
     q: Text
     a: Text
 
@@ -319,6 +326,19 @@ class Course:
             if any(s.id == section_id for s in part.sections):
                 return part
         raise KeyError(section_id)
+
+    @cached_property
+    def _cards(self) -> dict[str, Card]:
+        return {card.id: card for s in self.sections() for card in s.cards}
+
+    @property
+    def card_ids(self) -> tuple[str, ...]:
+        """Every flashcard's id, in course order."""
+        return tuple(self._cards)
+
+    def card(self, card_id: str) -> Card:
+        """The flashcard with this id (KeyError when the course has none)."""
+        return self._cards[card_id]
 
     def step(self, section_id: str, step_id: str) -> Any:
         for st in self.section(section_id).steps:
@@ -439,6 +459,22 @@ def _check_section_graph(section: Section, path: Path) -> None:
             cur = next_step_id(section, index[cur])
 
 
+def _check_cards(section: Section, path: Path, seen: dict[str, str]) -> None:
+    """Card ids: ``<section id>.c-<slug>``, short, unique in the whole course (``seen``: id -> where)."""
+    for i, card in enumerate(section.cards):
+        where = f"cards[{i}] (id {card.id})"
+        if card.id in seen:
+            raise ContentError(str(path), where, f"card id {card.id!r} is used twice (also {seen[card.id]})")
+        seen[card.id] = f"{path} {where}"
+        slug = card.id.removeprefix(section.id + ".")
+        if slug == card.id or not CARD_SLUG.fullmatch(slug):
+            raise ContentError(str(path), where, f"card ids are '{section.id}.c-<slug>' (lowercase words "
+                                                 f"joined by '-'), e.g. '{section.id}.c-where-grad-lands'")
+        if len(card.id) > CARD_ID_MAX:
+            raise ContentError(str(path), where, f"card id longer than {CARD_ID_MAX} characters "
+                                                 "(it travels in Telegram buttons): shorten the slug")
+
+
 def load_ui(root: Path) -> dict[str, dict[str, str]]:
     ui: dict[str, dict[str, str]] = {}
     for lang in LANGS:
@@ -467,6 +503,7 @@ def load_course(root: str | Path) -> Course:
     ui = load_ui(root)
 
     by_id: dict[str, tuple[Section, Path]] = {}
+    card_ids: dict[str, str] = {}
     for path in sorted(root.rglob("*.yaml")):
         rel = path.relative_to(root)
         if rel.parts[0] == "ui" or path == course_path:
@@ -476,6 +513,7 @@ def load_course(root: str | Path) -> Course:
         if section.id in by_id:
             raise ContentError(str(path), "id", f"section id {section.id!r} is also used in {by_id[section.id][1]}")
         _check_section_graph(section, path)
+        _check_cards(section, path, card_ids)
         for i, step in enumerate(section.steps):
             if step.image is not None and not (root / step.image).is_file():
                 raise ContentError(str(path), f"steps[{i}] (id {step.id}).image", f"no file {step.image}")
@@ -516,4 +554,5 @@ def load_section_file(path: str | Path) -> Section:
     path = Path(path)
     section: Section = _validate(Section, _yaml(path), path)
     _check_section_graph(section, path)
+    _check_cards(section, path, {})
     return section

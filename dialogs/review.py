@@ -52,8 +52,8 @@ class ReviewMixin:
             elif isinstance(eff, SectionDone):
                 deck = dict(deck)
                 due = self._next_midnight(s, out.now)
-                for i in range(len(self.course.section(eff.section).cards)):
-                    deck.setdefault(cards.card_id(eff.section, i), cards.new_card(cards.card_id(eff.section, i), due))
+                for card in self.course.section(eff.section).cards:
+                    deck.setdefault(card.id, cards.new_card(card.id, due))
         if mastery != s.mastery or deck is not s.deck:
             s = s.but(mastery=mastery, deck=deck)
         if active:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-STATE_VERSION = 1
+from dialogs.migrations.card_ids import CARD_IDS
+
+STATE_VERSION = 2
 TUPLES = ("selected", "judged", "done_sections", "recent", "quiz_asked")
 
 Phase = Literal[
@@ -91,5 +93,32 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
     if version > STATE_VERSION:
         raise ValueError(f"state version {version} is newer than this program ({STATE_VERSION})")
     # Step/section id renames go here as {old: new} maps, e.g. RENAMED_STEPS = {...}.
+    if version < 2:
+        data = _cards_by_yaml_id(data)
     data["version"] = STATE_VERSION
+    return data
+
+
+# What a review saves of the course position (review.COURSE_FIELDS; not imported: review imports this module)
+COURSE_POSITION = ("phase", "section", "step", "recent", "attempts", "hints", "selected", "judged")
+
+
+def _cards_by_yaml_id(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 (issue 11): flashcards are keyed by their YAML id, not ``<section id>#<index>``.
+
+    The deck keeps every FSRS record, under the card's new id (the fixed table ``CARD_IDS``); an id
+    the table does not know (a card deleted since) is dropped. The card under review is renamed too;
+    when it is gone, the review ends as if the learner had left it: back to the saved course position.
+    """
+    deck = data.get("deck") or {}
+    data["deck"] = {CARD_IDS[cid]: record for cid, record in deck.items() if cid in CARD_IDS}
+    card = data.get("card")
+    if card in CARD_IDS:
+        data["card"] = CARD_IDS[card]
+    elif card is not None:
+        data.update(card=None, card_shown=False)
+        if data.get("mode") == "cards":
+            saved = data.get("saved") or {}
+            data.update({k: v for k, v in saved.items() if k in COURSE_POSITION}, mode="course", saved=None)
+            data["seq"] = int(data.get("seq", 0)) + 1  # its buttons are stale now
     return data

@@ -29,7 +29,7 @@ def step_at(d: Driver, when: datetime, event: object) -> None:
 
 def test_finished_section_adds_its_cards_due_next_local_midnight(d: Driver) -> None:
     finish_section_one(d)
-    assert sorted(d.state.deck) == ["m1.one#0", "m1.one#1"]
+    assert list(d.state.deck) == ["m1.one.c-where-grad-goes", "m1.one.c-square-derivative"]  # YAML order
     assert {v["due"] for v in d.state.deck.values()} == {"2026-11-26T00:00:00+00:00"}
     d.command("cards")
     assert "Nothing due right now" in d.text() and "2026-11-26 00:00 (UTC)" in d.text()
@@ -46,12 +46,12 @@ def test_review_session_with_ratings_and_intervals(d: Driver) -> None:
     assert [b.label for b in d.buttons()] == ["😵 Again", "😬 Hard", "🙂 Good", "😎 Easy"]
     step_at(d, tomorrow, Text("3"))
     review = d.effects(LogReview)[0]
-    assert review.card == "m1.one#0" and review.rating == 3
-    assert d.state.deck["m1.one#0"]["due"] == "2026-11-28T12:00:00+00:00"  # Good on a new card: 2 days
+    assert review.card == "m1.one.c-where-grad-goes" and review.rating == 3
+    assert d.state.deck["m1.one.c-where-grad-goes"]["due"] == "2026-11-28T12:00:00+00:00"  # Good on a new card: 2 days
     assert "d(x*x)/dx?" in d.text()  # the next card
-    step_at(d, tomorrow, Press("card_show", "m1.one#1"))
-    step_at(d, tomorrow, Press("rate", "m1.one#1:1"))
-    assert d.state.deck["m1.one#1"]["due"] == "2026-11-27T12:00:00+00:00"  # Again: tomorrow
+    step_at(d, tomorrow, Press("card_show", "m1.one.c-square-derivative"))
+    step_at(d, tomorrow, Press("rate", "m1.one.c-square-derivative:1"))
+    assert d.state.deck["m1.one.c-square-derivative"]["due"] == "2026-11-27T12:00:00+00:00"  # Again: tomorrow
     assert "All due cards reviewed" in d.text() and "Back to the lesson" in d.text()
     assert d.state.mode == "course" and d.state.phase == "section_end"
     assert d.state.reviews_today == 2 and d.state.streak == 2  # active yesterday and today
@@ -97,7 +97,7 @@ def test_push_carries_a_due_card_and_the_streak(d: Driver) -> None:
     old_seq = d.state.seq
     d.send("go")  # the learner carries on with the lesson first; the push's button still works
     assert d.state.seq != old_seq
-    step_at(d, push_time, Press("card_show", "m1.one#0", old_seq))
+    step_at(d, push_time, Press("card_show", "m1.one.c-where-grad-goes", old_seq))
     assert "Into `.grad` of leaves" in d.text() and d.state.mode == "cards"
 
 

@@ -73,12 +73,13 @@ async def test_daily_push_fires_for_due_learners_and_cards_are_rated(server: Fak
     assert "See you again" in texts(rated)
     assert bot.repo is not None
     reviews = bot.repo.reviews("tg:501")
-    assert [(r.card, r.rating) for r in reviews] == [("m1.one#0", 3)]
-    assert ada.state().streak == 2 and ada.state().deck["m1.one#0"]["due"] == "2026-11-28T19:00:20+00:00"
+    assert [(r.card, r.rating) for r in reviews] == [("m1.one.c-where-grad-goes", 3)]
+    assert ada.state().streak == 2
+    assert ada.state().deck["m1.one.c-where-grad-goes"]["due"] == "2026-11-28T19:00:20+00:00"
     assert "d(x*x)/dx?" in texts(rated)  # the second card, its answer hidden again
     await ada.press("👀 Show answer")
     await ada.press("😵 Again")
-    assert ada.state().deck["m1.one#1"]["due"] == "2026-11-27T19:00:20+00:00"
+    assert ada.state().deck["m1.one.c-square-derivative"]["due"] == "2026-11-27T19:00:20+00:00"
     # no second push the same day
     await bot.tutor.push(lambda chat: bot.app.bot_data["shell"].sender(chat, set()))  # type: ignore[union-attr]
     assert len(with_text_all(server.messages(ada.id), "Your daily card")) == 1

@@ -9,13 +9,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, SQLModel, create_engine, select
+from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from bot.storage.models import AnswerLog, Learner, MessageAnchor, PollRef, ProcessedUpdate, ReviewLog, utcnow
 from dialogs.messages import Effect, LogAnswer, LogReview
+from dialogs.migrations.card_ids import CARD_IDS
 from dialogs.state import LearnerState
 
 
@@ -45,6 +46,24 @@ class Repository:
         # SQLite has one writer at a time; queueing writers here is far cheaper than its busy-wait backoff.
         self._write = threading.Lock()
         SQLModel.metadata.create_all(self.engine)
+        self._migrate_review_cards()
+
+    def _migrate_review_cards(self) -> None:
+        """Data migration (issue 11), run at start-up: review logs written before cards had YAML ids name
+        them ``<section id>#<index>``; rename them with the fixed table ``CARD_IDS``, like learners'
+        decks (``dialogs.state.migrate``).
+
+        Idempotent and cheap once done: new ids have no ``#``, so later start-ups find nothing to do
+        (one scan of the column), and processes starting together write the same values. A positional
+        id the table does not know (a card deleted before the table was made) is kept as it was: the
+        log is history. Schema changes are Alembic's; this only rewrites data.
+        """
+        with self._write, Session(self.engine) as db:
+            card = col(ReviewLog.card)
+            old = set(db.exec(select(card).where(card.contains("#")).distinct()))
+            for cid in sorted(old & CARD_IDS.keys()):
+                db.exec(update(ReviewLog).where(card == cid).values(card=CARD_IDS[cid]))
+            db.commit()
 
     def close(self) -> None:
         self.engine.dispose()
