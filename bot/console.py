@@ -167,8 +167,8 @@ class Console:
 
     async def send_event(self, event: Event) -> bool:
         """Returns False when the learner asked to quit."""
-        effects = await self.tutor.handle(self.learner_id, event, self.show, lang_hint=self.lang_hint)
-        return not any(isinstance(e, Quit) for e in effects)
+        turn = await self.tutor.handle(self.learner_id, event, self.show, lang_hint=self.lang_hint)
+        return turn is None or not any(isinstance(e, Quit) for e in turn.effects)
 
     async def run(self) -> int:
         if not await self.send_event(Start()):

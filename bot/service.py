@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -24,7 +25,7 @@ from bot.storage import Repository
 from dialogs.course import Course
 from dialogs.engine import Engine
 from dialogs.evaluation import CheckSpec, EvalOutcome
-from dialogs.messages import Effect, EvalResult, Evaluate, Event, Push, Reply, Say, Turn
+from dialogs.messages import EvalResult, Evaluate, Event, Push, Reply, Say, Turn
 from dialogs.state import LearnerState
 
 log = logging.getLogger(__name__)
@@ -85,12 +86,16 @@ class Tutor:
             return False
 
     async def handle(self, learner_id: str, event: Event, send: Send, *, update_id: int | None = None,
-                     chat_id: int | None = None, lang_hint: str | None = None) -> tuple[Effect, ...]:
-        """Apply one event for one learner; returns the effects performed (e.g. ``Quit``)."""
+                     chat_id: int | None = None, lang_hint: str | None = None,
+                     on_turn: Callable[[Turn], Awaitable[None]] | None = None) -> Turn | None:
+        """Apply one event for one learner and send its replies; returns the turn applied (``None``
+        for an update applied before). ``on_turn`` runs once the turn is stored and before any reply is
+        sent (Telegram answers the button's callback query there: the button stops spinning first).
+        A code run the turn asks for is performed before this returns; its result is sent then."""
         async with self._lock(learner_id):
             if update_id is not None and await asyncio.to_thread(self.repo.is_processed, update_id):
                 log.info("update %s for %s was already applied; skipped", update_id, learner_id)
-                return ()
+                return None
             state = await asyncio.to_thread(self.repo.load, learner_id)
             if state is None:
                 state = LearnerState(lang=lang_hint or "en")
@@ -104,19 +109,19 @@ class Tutor:
                 state = turn.state
                 replies.extend(turn.replies)
             turn = self.engine.step(state, event, self.clock())
-            turn = Turn(turn.state, (*replies, *turn.replies), turn.effects)
+            turn = replace(turn, replies=(*replies, *turn.replies))
             if not await asyncio.to_thread(self.repo.save_turn, learner_id, turn.state, turn.effects,
                                            self.clock(), update_id, chat_id):
-                return ()
+                return None
+            if on_turn is not None:
+                await on_turn(turn)
             await send(turn.replies)
-        done: list[Effect] = list(turn.effects)
         for effect in turn.effects:
             if isinstance(effect, Evaluate):
-                done.extend(await self._evaluate(learner_id, effect, send, chat_id))
-        return tuple(done)
+                await self._evaluate(learner_id, effect, send, chat_id)
+        return turn
 
-    async def _evaluate(self, learner_id: str, effect: Evaluate, send: Send,
-                        chat_id: int | None) -> tuple[Effect, ...]:
+    async def _evaluate(self, learner_id: str, effect: Evaluate, send: Send, chat_id: int | None) -> None:
         self._inflight.add(effect.request)
         try:
             outcome = await self._run(learner_id, effect, send)
@@ -125,12 +130,11 @@ class Tutor:
         async with self._lock(learner_id):
             state = await asyncio.to_thread(self.repo.load, learner_id)
             if state is None:
-                return ()
+                return
             turn = self.engine.step(state, EvalResult(effect.request, outcome), self.clock())
             await asyncio.to_thread(self.repo.save_turn, learner_id, turn.state, turn.effects, self.clock(),
                                     None, chat_id)
             await send(turn.replies)
-        return turn.effects
 
     async def _run(self, learner_id: str, effect: Evaluate, send: Send) -> EvalOutcome:
         """Run one effect in the sandbox, one run per learner at a time."""

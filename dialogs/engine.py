@@ -43,8 +43,18 @@ LETTERS = "ABCDEFGH"
 MAX_CODE_CHARS = 20_000
 MAX_ECHO = 60
 UNSUPPORTED_KINDS = ("sticker", "photo", "voice", "video", "document", "other")
+# UI keys named in one place each (tests/test_ui_keys.py checks every one exists in both languages)
+KIND_KEYS = {"sticker": "kind_sticker", "photo": "kind_photo", "voice": "kind_voice", "video": "kind_video",
+             "document": "kind_document", "other": "kind_other"}
+NOTE_KEYS = {"edited": "edited_note", "forwarded": "forwarded_note"}
+STATUS_KEYS = {"ok": "status_ok", "error": "status_error", "timeout": "status_timeout", "memory": "status_memory",
+               "crashed": "status_crashed", "output_limit": "status_output_limit",
+               "unavailable": "status_unavailable", "busy": "busy_queue"}
+GRAPH_PROBLEM_KEYS = {"no_tensor": "graph_no_tensor", "no_grad": "graph_no_grad", "leaf": "graph_leaf",
+                      "not_found": "graph_not_found", "not_tensor": "graph_not_tensor", "failed": "graph_failed"}
 COMMANDS = ("start", "map", "recap", "progress", "lang", "reset", "help", "quit", "hint", "answer", "cards", "quiz",
             "settings", "graph")
+ONE_SHOT_ACTIONS = ("lang", "reset")  # their keyboard is stale once pressed, whatever the state's version
 GRAPH_REQUEST = "graph:"  # requests of graph pictures start so; they never touch the course position
 KEEP_ON_RESET = ("lang", "lang_chosen", "tz", "push_time", "paused", "daily_max")
 
@@ -56,6 +66,7 @@ class _Out:
         self.now = now
         self.replies: list[Reply] = []
         self.effects: list[Effect] = []
+        self.toast = ""  # a note for the tapped button (see Turn.toast)
 
     def say(self, text: str, buttons: tuple[tuple[Button, ...], ...] = (), anchor: str | None = None,
             seq: int = 0, poll: QuizPoll | None = None) -> None:
@@ -77,6 +88,11 @@ class Engine(ReviewMixin):
         """One of the ``||``-separated variants of a UI string, chosen by the state's version."""
         variants = [v.strip() for v in self.t(s, key, **values).split("||")]
         return variants[s.seq % len(variants)]
+
+    def _stale(self, s: LearnerState, out: _Out) -> None:
+        """A button from a message that is behind us: say so (and on the button), change nothing."""
+        out.say(self.t(s, "stale"))
+        out.toast = self.t(s, "stale_toast")
 
     def _go(self, s: LearnerState, label_key: str = "btn_go") -> tuple[tuple[Button, ...], ...]:
         return ((Button(self.t(s, label_key), "go"),),)
@@ -103,7 +119,13 @@ class Engine(ReviewMixin):
         out = _Out(now)
         s = self._dispatch(state, event, out)
         s = self._account(s, out)
-        return Turn(s, tuple(out.replies), tuple(out.effects))
+        toast, stale = "", False
+        if isinstance(event, Press):
+            # One-shot buttons (language, reset) are done once pressed; the others belong to the version
+            # of the state they were made for.
+            stale = event.action in ONE_SHOT_ACTIONS or event.seq != s.seq
+            toast = out.toast
+        return Turn(s, tuple(out.replies), tuple(out.effects), toast, stale)
 
     def _dispatch(self, s: LearnerState, event: Event, out: _Out) -> LearnerState:
         if isinstance(event, Start):
@@ -118,10 +140,10 @@ class Engine(ReviewMixin):
             return self._start(s, out)
         if isinstance(event, Unsupported):
             if event.what in ("edited", "forwarded"):
-                text = self.t(s, f"{event.what}_note")
+                text = self.t(s, NOTE_KEYS[event.what])
             else:
                 kind = event.what if event.what in UNSUPPORTED_KINDS else "other"
-                text = self.t(s, "unsupported", what=self.t(s, f"kind_{kind}"))
+                text = self.t(s, "unsupported", what=self.t(s, KIND_KEYS[kind]))
             out.say(text + "\n\n" + self._expected(s))
             return s
         if isinstance(event, Press):
@@ -220,7 +242,7 @@ class Engine(ReviewMixin):
             return self._lang(s, p.arg, out)
         if p.action == "reset":
             if not s.confirm_reset:
-                out.say(self.t(s, "stale"))
+                self._stale(s, out)
                 return s
             return self._confirm_reset(s, "yes" if p.arg == "yes" else "no", out)
         if p.action in ("card_show", "rate", "cards"):  # checked by content, not by version: pushes age
@@ -230,13 +252,13 @@ class Engine(ReviewMixin):
         if p.action == "resume":
             return self._resend(s, out) if s.phase != "new" else self._start(s, out)
         if p.seq is not None and p.seq != s.seq:
-            out.say(self.t(s, "stale"))
+            self._stale(s, out)
             return s
         s = s.but(confirm_reset=False)
         if p.action == "go":
             return self._text(s, "go", out)
         if s.phase not in ("question", "retry"):
-            out.say(self.t(s, "stale"))
+            self._stale(s, out)
             return s
         step = self._current(s)
         if p.action == "retry":
@@ -253,7 +275,7 @@ class Engine(ReviewMixin):
         try:
             arg = int(p.arg.split(":")[0])
         except ValueError:
-            out.say(self.t(s, "stale"))
+            self._stale(s, out)
             return s
         if isinstance(step, Choice) and p.action == "pick" and 0 <= arg < len(step.options):
             return self._answer_choice(s, step, (arg,), out)
@@ -275,7 +297,7 @@ class Engine(ReviewMixin):
                                         self._question_buttons(s, step), s.seq))
                 return s
             return self._answer_statements(s, step, tuple(j == 1 for j in judged), out)
-        out.say(self.t(s, "stale"))
+        self._stale(s, out)
         return s
 
     def _text(self, s: LearnerState, text: str, out: _Out) -> LearnerState:
@@ -724,9 +746,9 @@ class Engine(ReviewMixin):
             problem = o.extra.get("graph_problem")
             problem = problem if isinstance(problem, dict) else {}
             reason = problem.get("reason")
-            if reason not in ("no_tensor", "no_grad", "leaf", "not_found", "not_tensor"):
+            if reason not in GRAPH_PROBLEM_KEYS:
                 reason = "failed"
-            out.say(self.t(s, f"graph_{reason}", name=_literal(problem.get("name") or "?", MAX_ECHO),
+            out.say(self.t(s, GRAPH_PROBLEM_KEYS[reason], name=_literal(problem.get("name") or "?", MAX_ECHO),
                            type=_literal(problem.get("type") or "?", MAX_ECHO)))
             return s
         if o.status == "unavailable":
@@ -735,7 +757,7 @@ class Engine(ReviewMixin):
         if o.status == "busy":
             out.say(self.t(s, _busy_key(o)))
             return s
-        text = self.t(s, f"status_{o.status}") + _error_block(o.error)
+        text = self.t(s, STATUS_KEYS[o.status]) + _error_block(o.error)
         if o.stdout.strip():
             text += "\n\n" + self.t(s, "your_output") + "\n" + _output_block(o.stdout)
         out.say(self.t(s, "graph_none") + "\n\n" + text)
@@ -768,7 +790,7 @@ class Engine(ReviewMixin):
                     parts.append(f"❌ {c.says.get(lang)} — {c.fail.get(lang)}"
                                  + (f"\n   `{_literal(detail, 300)}`" if detail.strip() else ""))
         else:
-            parts.append(self.t(s, f"status_{o.status}") + _error_block(o.error))
+            parts.append(self.t(s, STATUS_KEYS[o.status]) + _error_block(o.error))
         if o.stdout.strip():
             parts.append(self.t(s, "your_output") + "\n" + _output_block(o.stdout))
         if o.passed:

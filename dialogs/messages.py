@@ -179,6 +179,14 @@ Effect = LogAnswer | LogReview | Evaluate | SectionDone | Quit
 
 @dataclass(frozen=True)
 class Turn:
+    """What one event did: the new state, what to show, what to do.
+
+    ``toast``: a short note for the tapped button itself (Telegram shows it over the chat), ``""`` for
+    none. ``keyboard_stale``: after a button press, whether the keyboard it was on belongs to the past
+    now (the shell takes it away, unless a reply of this turn edited that message)."""
+
     state: Any  # LearnerState (kept Any here to avoid an import cycle)
     replies: tuple[Reply, ...] = ()
     effects: tuple[Effect, ...] = field(default_factory=tuple)
+    toast: str = ""
+    keyboard_stale: bool = False

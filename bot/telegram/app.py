@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import httpx
 from telegram import BotCommand, LinkPreviewOptions, Message, Update
 from telegram.constants import ChatMemberStatus, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
@@ -53,13 +54,12 @@ from bot.telegram.push import install_push_job
 from bot.telegram.render import CAPTION_LIMIT, keyboard, parse_callback, to_html
 from dialogs.course import Course
 from dialogs.evaluation import CheckSpec, EvalOutcome
-from dialogs.messages import Command, Edit, Event, GraphView, Photo, Press, Reply, Say, Start, Text, Unsupported
+from dialogs.messages import Command, Edit, Event, GraphView, Photo, Press, Reply, Say, Start, Text, Turn, Unsupported
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 SEND_ATTEMPTS = 3  # per Bot API call, on network errors and timeouts (429s are retried by the rate limiter)
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-SEQ_FREE_ACTIONS = ("lang", "reset")  # buttons the engine honours whatever the state's version
 TAG = re.compile(r"<[^>]+>")
 
 MENU = {
@@ -94,6 +94,14 @@ def lang_of(update: Update) -> str | None:
     return "zh" if code.lower().startswith("zh") else "en"
 
 
+def never_sent(exc: NetworkError) -> bool:
+    """Did the request certainly not reach Telegram (so that sending it again cannot post it twice)?
+    python-telegram-bot keeps httpx's error as the cause: only a failed connect or a pool timeout
+    (``Request was *not* sent``) say so."""
+    cause = exc.__cause__
+    return isinstance(cause, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+
+
 def _seconds(value: int | float | dtm.timedelta) -> float:
     return value.total_seconds() if isinstance(value, dtm.timedelta) else float(value)
 
@@ -106,10 +114,15 @@ class TelegramShell:
         self.tutor = tutor
         self.repo: Repository = tutor.repo
 
-    async def call(self, chat_id: int, fn: Callable[[], Awaitable[T]]) -> T | None:
-        """One Bot API call: network errors retried a bounded number of times; 403 -> learner inactive.
+    async def call(self, chat_id: int, fn: Callable[[], Awaitable[T]], *, idempotent: bool = False) -> T | None:
+        """One Bot API call; 403 -> the learner is marked inactive and ``None`` is returned.
 
-        Returns None when the learner has blocked the bot; raises other Telegram errors.
+        A call that never reached Telegram (the connection could not be made) is retried a bounded
+        number of times. One that may have reached it (a timeout, a connection lost before the answer)
+        is retried only when it is safe to repeat (``idempotent``: an edit, a callback answer): a
+        message whose answer was lost may have been delivered, and sending it again would post it
+        twice. 429s are the rate limiter's to retry (``AIORateLimiter(max_retries=3)``); one that gets
+        through is raised, not retried again here. Other Telegram errors are raised.
         """
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
@@ -118,12 +131,10 @@ class TelegramShell:
                 log.info("chat %s: %s; learner marked inactive", chat_id, exc.message)
                 await asyncio.to_thread(self.repo.set_active, learner_id(chat_id), False)
                 return None
-            except RetryAfter as exc:  # the rate limiter retried already; one more patient wait
-                if attempt == SEND_ATTEMPTS:
-                    raise
-                await asyncio.sleep(_seconds(exc.retry_after))
-            except NetworkError as exc:  # includes TimedOut; BadRequest is a NetworkError too
-                if isinstance(exc, BadRequest) or attempt == SEND_ATTEMPTS:
+            except (RetryAfter, BadRequest):
+                raise
+            except NetworkError as exc:  # TimedOut included
+                if attempt == SEND_ATTEMPTS or not (idempotent or never_sent(exc)):
                     raise
                 log.warning("chat %s: telegram call failed (%s), attempt %d/%d", chat_id, exc, attempt, SEND_ATTEMPTS)
                 await asyncio.sleep(0.5 * attempt)
@@ -207,9 +218,11 @@ class TelegramShell:
         try:
             done = await self.call(chat_id, lambda: bot.edit_message_text(
                 text, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML,
-                reply_markup=keyboard(reply.buttons, reply.seq), link_preview_options=NO_PREVIEW))
+                reply_markup=keyboard(reply.buttons, reply.seq), link_preview_options=NO_PREVIEW), idempotent=True)
         except BadRequest as exc:  # not modified / deleted / too old: nothing to fix, the answer follows
             log.info("chat %s: edit of %s skipped: %s", chat_id, reply.anchor, exc.message)
+            if "not modified" in exc.message:  # it already shows this (e.g. a retried edit had gone through)
+                edited.add(message_id)
             return True
         edited.add(message_id)
         return done is not None
@@ -248,19 +261,18 @@ class TelegramShell:
         text = (note + "\n\n" if note else "") + reply.caption
         return await self._say(chat_id, Say(text + f"\n```\n{reply.tree}\n```"))
 
-    async def dispatch(self, update: Update, event: Event) -> set[int]:
-        """Hand one event to the tutor; returns the ids of the messages edited on the way."""
+    async def dispatch(self, update: Update, event: Event,
+                       on_turn: Callable[[Turn], Awaitable[None]] | None = None) -> tuple[Turn | None, set[int]]:
+        """Hand one event to the tutor: the turn applied (``None`` for a redelivered update) and the ids
+        of the messages edited on the way."""
         chat = update.effective_chat
         edited: set[int] = set()
         if chat is None:
-            return edited
-        await self.tutor.handle(learner_id(chat.id), event, self.sender(chat.id, edited),
-                                update_id=update.update_id, chat_id=chat.id, lang_hint=lang_of(update))
-        return edited
-
-    async def seq(self, chat_id: int) -> int | None:
-        state = await asyncio.to_thread(self.repo.load, learner_id(chat_id))
-        return None if state is None else state.seq
+            return None, edited
+        turn = await self.tutor.handle(learner_id(chat.id), event, self.sender(chat.id, edited),
+                                       update_id=update.update_id, chat_id=chat.id, lang_hint=lang_of(update),
+                                       on_turn=on_turn)
+        return turn, edited
 
 
 def shell_of(context: ContextTypes.DEFAULT_TYPE) -> TelegramShell:
@@ -306,32 +318,45 @@ async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """An inline button: always answered (no spinning button); a keyboard left stale is removed."""
+    """An inline button: its callback query is answered first (with the turn's toast, if any), as soon
+    as the turn is stored and before any reply is sent, so the button stops spinning at once; then the
+    replies; then a keyboard the turn made stale is taken away."""
     query = update.callback_query
     if query is None:
         return
     shell = shell_of(context)
     parsed = parse_callback(query.data or "")
     seq, action, arg = parsed if parsed is not None else (-1, "unknown", "")
+    answered = False
+
+    async def answer(turn: Turn | None = None) -> None:
+        nonlocal answered
+        answered = True
+        try:
+            chat_id = update.effective_chat.id if update.effective_chat else 0
+            await shell.call(chat_id, lambda: query.answer(text=(turn.toast if turn else None) or None),
+                             idempotent=True)
+        except TelegramError as exc:  # too old to answer, or the network: the replies follow anyway
+            log.info("callback query %s not answered: %s", query.id, exc)
+
+    turn: Turn | None = None
     edited: set[int] = set()
     try:
-        edited = await shell.dispatch(update, Press(action, arg, seq))
+        turn, edited = await shell.dispatch(update, Press(action, arg, seq), on_turn=answer)
     finally:
-        try:
-            await query.answer()
-        except TelegramError as exc:  # too old to answer, or the network: the learner saw the reply anyway
-            log.info("callback query %s not answered: %s", query.id, exc)
+        if not answered:  # a redelivered update, or an error before the turn was stored
+            await answer()
     message = query.message
-    if not isinstance(message, Message) or message.reply_markup is None or message.message_id in edited:
+    if turn is None or not isinstance(message, Message) or message.reply_markup is None:
         return
-    if action in SEQ_FREE_ACTIONS or seq != await shell.seq(message.chat.id):
+    if turn.keyboard_stale and message.message_id not in edited:
         await _remove_keyboard(shell, message)
 
 
 async def _remove_keyboard(shell: TelegramShell, message: Message) -> None:
     """Take the buttons off a message whose question has moved on."""
     try:
-        await shell.call(message.chat.id, lambda: message.edit_reply_markup(reply_markup=None))
+        await shell.call(message.chat.id, lambda: message.edit_reply_markup(reply_markup=None), idempotent=True)
     except BadRequest as exc:  # already gone, or the message is too old to edit
         log.info("chat %s: keyboard of message %s kept: %s", message.chat.id, message.message_id, exc.message)
 
