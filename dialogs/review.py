@@ -120,8 +120,7 @@ class ReviewMixin:
         return self._show_card(s, out)
 
     def _card_text(self, s: LearnerState, cid: str) -> tuple[str, str]:
-        section_id, index = cards.split_id(cid)
-        card = self.course.section(section_id).cards[index]
+        card = self.course.card(cid)
         return card.q.get(s.lang), card.a.get(s.lang)
 
     def _show_card(self, s: LearnerState, out: _Out) -> LearnerState:
@@ -151,7 +150,7 @@ class ReviewMixin:
     def _card_press(self, s: LearnerState, action: str, arg: str, out: _Out) -> LearnerState:
         if action == "card_show":
             if arg not in s.deck:
-                out.say(self.t(s, "stale"))
+                self._stale(s, out)
                 return s
             if s.mode == "cards" and s.card == arg:
                 return self._show_card(s.but(card_shown=True), out)
@@ -165,7 +164,7 @@ class ReviewMixin:
         if action == "rate":
             cid, _, value = arg.rpartition(":")
             if s.mode != "cards" or s.card != cid or not s.card_shown or value not in ("1", "2", "3", "4"):
-                out.say(self.t(s, "stale"))
+                self._stale(s, out)
                 return s
             return self._rate(s, cid, int(value), out)
         # "cards": start a review session (the push's button)
