@@ -331,10 +331,10 @@ class Course:
     def _cards(self) -> dict[str, Card]:
         return {card.id: card for s in self.sections() for card in s.cards}
 
-    @property
-    def card_ids(self) -> tuple[str, ...]:
-        """Every flashcard's id, in course order."""
-        return tuple(self._cards)
+    @cached_property
+    def card_ids(self) -> frozenset[str]:
+        """Every flashcard's id."""
+        return frozenset(self._cards)
 
     def card(self, card_id: str) -> Card:
         """The flashcard with this id (KeyError when the course has none)."""

@@ -13,6 +13,7 @@ from dialogs import answers, cards, markup, schedule
 from dialogs.course import Choice, Predict, Statements
 from dialogs.markup import plain
 from dialogs.messages import Button, LogAnswer, LogReview, Push, QuizPoll, SectionDone
+from dialogs.migrations.card_ids import CARD_IDS
 from dialogs.state import LearnerState
 
 if TYPE_CHECKING:
@@ -29,6 +30,11 @@ SHOW_WORDS = {"", "show", "show answer", "answer", "flip", "go", "ok", "?", "看
 POLL_QUESTION, POLL_OPTION, POLL_EXPLANATION = 300, 100, 200
 
 
+#: UI keys of the four FSRS ratings (Again, Hard, Good, Easy), named once each.
+RATE_BUTTON_KEYS = {1: "btn_rate_1", 2: "btn_rate_2", 3: "btn_rate_3", 4: "btn_rate_4"}
+RATED_KEYS = {1: "rated_1", 2: "rated_2", 3: "rated_3", 4: "rated_4"}
+
+
 class ReviewMixin:
     """Cards, quiz, settings, push. Relies on the engine's helpers (``t``, ``_ask``, ``_resend``...)."""
 
@@ -41,6 +47,9 @@ class ReviewMixin:
         mastery = {k: list(v) for k, v in s.mastery.items()}
         active = False
         deck = s.deck
+        known = self.course.card_ids
+        if not known.issuperset(deck):  # a card deleted from the course since it entered the deck
+            deck = {cid: record for cid, record in deck.items() if cid in known}
         for eff in out.effects:
             if isinstance(eff, LogAnswer):
                 active = True
@@ -129,7 +138,7 @@ class ReviewMixin:
         if not s.card_shown:
             out.say(f"🃏 **{q}**", ((Button(self.t(s, "btn_show_answer"), "card_show", s.card),),), seq=s.seq)
             return s
-        labels = [self.t(s, f"btn_rate_{i}") for i in range(1, 5)]
+        labels = [self.t(s, RATE_BUTTON_KEYS[i]) for i in range(1, 5)]
         out.say(f"🃏 **{q}**\n\n💡 {a}\n\n" + self.t(s, "cards_rate"),
                 (tuple(Button(labels[i - 1], "rate", f"{s.card}:{i}") for i in range(1, 5)),), seq=s.seq)
         return s
@@ -148,6 +157,9 @@ class ReviewMixin:
         return self._rate(s, s.card or "", rating, out)
 
     def _card_press(self, s: LearnerState, action: str, arg: str, out: _Out) -> LearnerState:
+        if "#" in arg:  # a button sent before cards had ids: "<section>#<i>[:rating]"
+            cid, colon, rest = arg.partition(":")
+            arg = CARD_IDS.get(cid, cid) + colon + rest
         if action == "card_show":
             if arg not in s.deck:
                 self._stale(s, out)
@@ -175,7 +187,7 @@ class ReviewMixin:
         out.effects.append(LogReview(cid, rating, log))
         s, _ = self._reviews_left(s, out.now)
         s = s.but(deck={**s.deck, cid: record}, reviews_today=s.reviews_today + 1)
-        out.say(self.t(s, f"rated_{rating}", when=self._when(s, cards.due_at(record))))
+        out.say(self.t(s, RATED_KEYS[rating], when=self._when(s, cards.due_at(record))))
         due = cards.due_cards(s.deck, out.now)
         left = s.daily_max - s.reviews_today
         if due and left > 0:

@@ -295,3 +295,36 @@ async def test_learners_of_the_landed_version_go_on_with_cards_push_and_the_cour
     s = repo.load(CY)
     assert s is not None and list(s.deck) == [c.id for c in course().section("p1.why").cards]
     repo.close()
+
+
+async def test_a_card_deleted_from_the_course_leaves_decks_quietly(landed: Any) -> None:
+    """A card that is in a learner's deck but no longer in the YAML is dropped at the next turn:
+    /cards works, nothing crashes."""
+    path, _, _ = landed
+    repo = Repository(f"sqlite:///{path}")
+    state = repo.load(ADA)
+    assert state is not None
+    ghost = "p1.why.c-deleted-since"
+    repo.save_turn(ADA, state.but(deck={ghost: next(iter(state.deck.values())), **state.deck}), (), LATER, None, 1001)
+    t = Tutor(course(), repo, None, clock=lambda: LATER)
+    inbox = Inbox()
+    await t.handle(ADA, Command("cards"), inbox, chat_id=1001)
+    after = repo.load(ADA)
+    assert after is not None and ghost not in after.deck and len(after.deck) == len(state.deck)
+    assert "Sorry" not in inbox.text()
+    repo.close()
+
+
+async def test_a_card_button_sent_before_ids_still_works(landed: Any) -> None:
+    """"Show answer" on a push sent by the landed version carries ``<section>#<i>``: it is mapped."""
+    from dialogs.messages import Press
+
+    path, states, _ = landed
+    repo = Repository(f"sqlite:///{path}")
+    t = Tutor(course(), repo, None, clock=lambda: LATER)
+    old = states[BOB]["card"]
+    card = course().card(CARD_IDS[old])
+    inbox = Inbox()
+    await t.handle(BOB, Press("card_show", old, None), inbox, chat_id=1002)
+    assert card.a.en in inbox.text() and "behind us" not in inbox.text()
+    repo.close()
