@@ -122,7 +122,8 @@ class Console:
         if png is None:
             return None
         digest = hashlib.sha256(json.dumps(graph, sort_keys=True).encode()).hexdigest()[:12]
-        name = str(graph.get("root", {}).get("name") or "graph") if isinstance(graph.get("root"), dict) else "graph"
+        root = graph.get("root")
+        name = str(root.get("name") or "graph") if isinstance(root, dict) else "graph"
         stem = "".join(c for c in name if c.isalnum() or c == "_")[:30] or "graph"
         try:
             self.graphs_dir.mkdir(parents=True, exist_ok=True)

@@ -363,7 +363,7 @@ async def isolation() -> Isolation | None:
 
 
 async def _choose(dot: str) -> Isolation | None:
-    tried = []
+    tried: list[str] = []
     for way in candidates():
         data = await _run(way, [dot, "-Tpng"], b"digraph probe { a -> b }", PROBE_LIMITS)
         if data is not None and data.startswith(PNG_SIGNATURE):

@@ -19,26 +19,30 @@ RATINGS = {1: Rating.Again, 2: Rating.Hard, 3: Rating.Good, 4: Rating.Easy}
 
 
 def _card(cid: str, data: dict[str, Any]) -> Card:
-    return Card.from_dict({**data, "card_id": zlib.crc32(cid.encode())})
+    record: Any = {**data, "card_id": zlib.crc32(cid.encode())}  # fsrs's CardDict, from our JSON
+    return Card.from_dict(record)
+
+
+def _record(card: Card) -> dict[str, Any]:
+    """A card as JSON for the learner's state (its fsrs number is derived from our id, not kept)."""
+    data: dict[str, Any] = dict(card.to_dict())
+    data.pop("card_id")
+    return data
 
 
 def new_card(cid: str, now: datetime) -> dict[str, Any]:
     """A fresh card, due at ``now``."""
     _require_aware(now)
-    data = Card(card_id=zlib.crc32(cid.encode()), due=now).to_dict()
-    data.pop("card_id")
-    return data
+    return _record(Card(card_id=zlib.crc32(cid.encode()), due=now))
 
 
 def review(cid: str, data: dict[str, Any], rating: int, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
     """Rate a card 1..4 (Again, Hard, Good, Easy); returns (new card record, review log record)."""
     _require_aware(now)
     card, log = SCHEDULER.review_card(_card(cid, data), RATINGS[rating], now)
-    out = card.to_dict()
-    out.pop("card_id")
-    record = log.to_dict()
+    record: dict[str, Any] = dict(log.to_dict())
     record["card_id"] = cid
-    return out, record
+    return _record(card), record
 
 
 def due_at(data: dict[str, Any]) -> datetime:

@@ -99,8 +99,8 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-# What a review saves of the course position (review.COURSE_FIELDS; not imported: review imports this module)
-COURSE_POSITION = ("phase", "section", "step", "recent", "attempts", "hints", "selected", "judged")
+#: What a review (flashcards, quiz) saves of the course position, to put it back afterwards.
+COURSE_FIELDS = ("phase", "section", "step", "recent", "attempts", "hints", "selected", "judged")
 
 
 def _cards_by_yaml_id(data: dict[str, Any]) -> dict[str, Any]:
@@ -119,6 +119,6 @@ def _cards_by_yaml_id(data: dict[str, Any]) -> dict[str, Any]:
         data.update(card=None, card_shown=False)
         if data.get("mode") == "cards":
             saved = data.get("saved") or {}
-            data.update({k: v for k, v in saved.items() if k in COURSE_POSITION}, mode="course", saved=None)
+            data.update({k: v for k, v in saved.items() if k in COURSE_FIELDS}, mode="course", saved=None)
             data["seq"] = int(data.get("seq", 0)) + 1  # its buttons are stale now
     return data

@@ -12,7 +12,8 @@ from functools import cache
 
 import pytest
 
-from bot.telegram.render import callback_data, to_html
+from bot.telegram.render import to_html
+from dialogs.actions import encode
 from dialogs.course import Choice, CodeTask, Course, Predict, Statements, load_course
 from dialogs.evaluation import CheckResult, EvalOutcome
 from dialogs.messages import Edit, EvalResult, Evaluate, Say
@@ -51,7 +52,7 @@ def check_rendering(d: Driver) -> int:
             n += 1
         for row in reply.buttons:
             for button in row:
-                callback_data(reply.seq + 10**6, button)  # raises over 64 bytes (with a 7-digit version)
+                encode(reply.seq + 10**6, button)  # raises over 64 bytes (with a 7-digit version)
     return n
 
 

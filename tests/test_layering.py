@@ -83,3 +83,24 @@ def test_the_bot_process_never_imports_torch() -> None:
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'numpy')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_dialogs_has_no_import_cycle() -> None:
+    """Modules of dialogs/ import each other one way only (the engine's parts never import the engine)."""
+    names = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in dialogs_modules()}
+    graph = {name: {m for m in imported_modules(path) if m in names} for name, path in names.items()}
+    for name, path in names.items():  # "from dialogs import deck" names a module too
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module in names:
+                graph[name] |= {f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in names}
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        for dep in graph[name]:
+            assert dep not in path, " -> ".join((*path, dep))
+            visit(dep, (*path, dep))
+
+    for name in graph:
+        visit(name, (name,))
+    assert "dialogs.engine" not in {dep for deps in graph.values() for dep in deps}

@@ -160,11 +160,18 @@ async def test_one_learner_is_served_in_order(repo: Repository) -> None:
     assert repo.load("u1").step == "m1.one.multi"  # type: ignore[union-attr]
 
 
-def test_repository_anchor_and_active(repo: Repository) -> None:
+async def test_outbox_anchors_polls_and_repository_active(repo: Repository) -> None:
+    from bot.telegram.outbox import Outbox
+
     repo.save_turn("u9", LearnerState(), (), NOW, chat_id=9)
-    repo.set_anchor("u9", "q:x", 41)
-    repo.set_anchor("u9", "q:x", 42)
-    assert repo.anchor("u9", "q:x") == 42 and repo.anchor("u9", "q:y") is None
+    outbox = Outbox(repo)
+    await outbox.remember_anchor("u9", "q:x", 41)
+    await outbox.remember_anchor("u9", "q:x", 42)
+    assert await outbox.anchor("u9", "q:x") == 42 and await outbox.anchor("u9", "q:y") is None
+    await outbox.remember_poll("p1", "u9", 9, 3)
+    ref = await Outbox(repo).poll("p1")
+    assert ref is not None and (ref.learner_id, ref.chat_id, ref.seq) == ("u9", 9, 3)
+    assert await outbox.poll("p2") is None
     repo.set_active("u9", False)
     assert repo.learner("u9").active is False  # type: ignore[union-attr]
     repo.save_turn("u9", LearnerState(), (), NOW, chat_id=9)

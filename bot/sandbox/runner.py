@@ -216,9 +216,8 @@ class Sandbox:
             self._bwrap_problem = "disabled in the configuration"
         else:
             bwrap = launching.find_bwrap()
-            if bwrap is None:
-                problem = "bubblewrap (bwrap) is not installed"
-            else:
+            problem: str | None = "bubblewrap (bwrap) is not installed"
+            if bwrap is not None:
                 problem = await asyncio.to_thread(launching.bwrap_self_test, bwrap, self.config.tmpfs_mb)
             if problem is None:
                 self._bwrap = bwrap

@@ -626,7 +626,7 @@ class Worker:
                 name = signal.Signals(sig).name
             except ValueError:
                 name = f"signal {sig}"
-            hint = SIGNAL_HINTS.get(sig, name)
+            hint = SIGNAL_HINTS.get(signal.Signals(sig), name) if sig in SIGNAL_HINTS else name
             return f"The Python process running your code died of {name} ({hint})."
         code = os.WEXITSTATUS(status_word) if os.WIFEXITED(status_word) else -1
         return (

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
-from bot.storage.models import AnswerLog, Learner, MessageAnchor, PollRef, ProcessedUpdate, ReviewLog, utcnow
+from bot.storage.models import AnswerLog, Learner, ProcessedUpdate, ReviewLog, utcnow
 from dialogs.messages import Effect, LogAnswer, LogReview
 from dialogs.migrations.card_ids import CARD_IDS
 from dialogs.state import LearnerState
@@ -44,7 +44,7 @@ class Repository:
         self.url = url
         self.engine = make_engine(url)
         # SQLite has one writer at a time; queueing writers here is far cheaper than its busy-wait backoff.
-        self._write = threading.Lock()
+        self._write = threading.Lock()  # SQLite writers of this process, one at a time
         SQLModel.metadata.create_all(self.engine)
         self._migrate_review_cards()
 
@@ -64,6 +64,11 @@ class Repository:
             for cid in sorted(old & CARD_IDS.keys()):
                 db.exec(update(ReviewLog).where(card == cid).values(card=CARD_IDS[cid]))
             db.commit()
+
+    @property
+    def write_lock(self) -> threading.Lock:
+        """Held while writing (other writers of the same database in this process share it)."""
+        return self._write
 
     def close(self) -> None:
         self.engine.dispose()
@@ -138,50 +143,24 @@ class Repository:
             rows = db.exec(
                 select(Learner.id, Learner.chat_id)
                 .where(Learner.active, Learner.chat_id.is_not(None), Learner.push_due <= now)  # type: ignore[union-attr,operator]
-                .order_by(Learner.push_due)
+                .order_by(col(Learner.push_due))
                 .limit(limit)
             )
-            return [(lid, int(cid)) for lid, cid in rows]
+            return [(lid, int(cid)) for lid, cid in rows if cid is not None]
 
     def chats(self, active_only: bool = True) -> list[tuple[str, int]]:
         with Session(self.engine) as db:
             query = select(Learner.id, Learner.chat_id).where(Learner.chat_id.is_not(None))  # type: ignore[union-attr]
             if active_only:
                 query = query.where(Learner.active)
-            return [(lid, int(cid)) for lid, cid in db.exec(query)]
+            return [(lid, int(cid)) for lid, cid in db.exec(query) if cid is not None]
 
     def reviews(self, learner_id: str) -> list[ReviewLog]:
         with Session(self.engine) as db:
-            return list(db.exec(select(ReviewLog).where(ReviewLog.learner_id == learner_id).order_by(ReviewLog.id)))
+            return list(db.exec(select(ReviewLog).where(ReviewLog.learner_id == learner_id)
+                                .order_by(col(ReviewLog.id))))
 
     def answers(self, learner_id: str) -> list[AnswerLog]:
         with Session(self.engine) as db:
-            rows = db.exec(select(AnswerLog).where(AnswerLog.learner_id == learner_id).order_by(AnswerLog.id))
+            rows = db.exec(select(AnswerLog).where(AnswerLog.learner_id == learner_id).order_by(col(AnswerLog.id)))
             return list(rows)
-
-    # ------------------------------------------------------------------------------------ anchors
-
-    def anchor(self, learner_id: str, anchor: str) -> int | None:
-        with Session(self.engine) as db:
-            row = db.get(MessageAnchor, (learner_id, anchor))
-            return None if row is None else row.message_id
-
-    def set_anchor(self, learner_id: str, anchor: str, message_id: int) -> None:
-        with self._write, Session(self.engine) as db:
-            row = db.get(MessageAnchor, (learner_id, anchor))
-            if row is None:
-                row = MessageAnchor(learner_id=learner_id, anchor=anchor, message_id=message_id)
-            row.message_id = message_id
-            db.add(row)
-            db.commit()
-
-    # -------------------------------------------------------------------------------------- polls
-
-    def set_poll(self, poll_id: str, learner_id: str, chat_id: int, seq: int) -> None:
-        with self._write, Session(self.engine) as db:
-            db.merge(PollRef(poll_id=poll_id, learner_id=learner_id, chat_id=chat_id, seq=seq))
-            db.commit()
-
-    def poll(self, poll_id: str) -> PollRef | None:
-        with Session(self.engine) as db:
-            return db.get(PollRef, poll_id)

@@ -50,8 +50,10 @@ from bot import graphs
 from bot.config import Settings
 from bot.service import Evaluator, Tutor
 from bot.storage import Repository
+from bot.telegram.outbox import Outbox
 from bot.telegram.push import install_push_job
-from bot.telegram.render import CAPTION_LIMIT, keyboard, parse_callback, to_html
+from bot.telegram.render import CAPTION_LIMIT, keyboard, to_html
+from dialogs import actions
 from dialogs.course import Course
 from dialogs.evaluation import CheckSpec, EvalOutcome
 from dialogs.messages import Command, Edit, Event, GraphView, Photo, Press, Reply, Say, Start, Text, Turn, Unsupported
@@ -113,6 +115,7 @@ class TelegramShell:
         self.app = app
         self.tutor = tutor
         self.repo: Repository = tutor.repo
+        self.outbox = Outbox(tutor.repo)  # which message carries which anchor, which poll is whose
 
     async def call(self, chat_id: int, fn: Callable[[], Awaitable[T]], *, idempotent: bool = False) -> T | None:
         """One Bot API call; 403 -> the learner is marked inactive and ``None`` is returned.
@@ -192,7 +195,7 @@ class TelegramShell:
             if message is None:
                 return False
         if reply.anchor and message is not None:
-            await asyncio.to_thread(self.repo.set_anchor, learner_id(chat_id), reply.anchor, message.message_id)
+            await self.outbox.remember_anchor(learner_id(chat_id), reply.anchor, message.message_id)
         return True
 
     async def _poll(self, chat_id: int, reply: Say) -> bool:
@@ -206,11 +209,11 @@ class TelegramShell:
         if message is None:
             return False
         if message.poll is not None:
-            await asyncio.to_thread(self.repo.set_poll, message.poll.id, learner_id(chat_id), chat_id, reply.seq)
+            await self.outbox.remember_poll(message.poll.id, learner_id(chat_id), chat_id, reply.seq)
         return True
 
     async def _edit(self, chat_id: int, reply: Edit, edited: set[int]) -> bool:
-        message_id = await asyncio.to_thread(self.repo.anchor, learner_id(chat_id), reply.anchor)
+        message_id = await self.outbox.anchor(learner_id(chat_id), reply.anchor)
         if message_id is None:
             return True
         text = to_html(reply.text)[-1]  # an anchored Say that was split keeps its anchor on the last part
@@ -325,8 +328,7 @@ async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if query is None:
         return
     shell = shell_of(context)
-    parsed = parse_callback(query.data or "")
-    seq, action, arg = parsed if parsed is not None else (-1, "unknown", "")
+    press = actions.decode(query.data or "")
     answered = False
 
     async def answer(turn: Turn | None = None) -> None:
@@ -342,7 +344,7 @@ async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn: Turn | None = None
     edited: set[int] = set()
     try:
-        turn, edited = await shell.dispatch(update, Press(action, arg, seq), on_turn=answer)
+        turn, edited = await shell.dispatch(update, press, on_turn=answer)
     finally:
         if not answered:  # a redelivered update, or an error before the turn was stored
             await answer()
@@ -392,11 +394,11 @@ async def on_poll_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if answer is None or not answer.option_ids:
         return  # a retracted vote (quiz polls do not allow it, but be safe)
     shell = shell_of(context)
-    ref = await asyncio.to_thread(shell.repo.poll, answer.poll_id)
+    ref = await shell.outbox.poll(answer.poll_id)
     if ref is None:
         log.info("answer to an unknown poll %s ignored", answer.poll_id)
         return
-    await shell.tutor.handle(ref.learner_id, Press("pick", str(answer.option_ids[0]), ref.seq),
+    await shell.tutor.handle(ref.learner_id, Press(actions.Action.PICK, str(answer.option_ids[0]), ref.seq),
                              shell.sender(ref.chat_id, set()), update_id=update.update_id, chat_id=ref.chat_id)
 
 

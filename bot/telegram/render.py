@@ -12,13 +12,12 @@ import html
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from dialogs import markup
+from dialogs import actions, markup
 from dialogs.messages import Button
 
 LIMIT = 4000  # a margin under Telegram's 4096
 CAPTION_LIMIT = 1000  # under Telegram's 1024 for photo captions
 TABLE_WIDTH = 46  # wider tables turn into "header: value" lines (chat bubbles are narrow)
-CALLBACK_LIMIT = 64
 
 
 def units(text: str) -> int:
@@ -130,28 +129,9 @@ def to_html(text: str, limit: int = LIMIT) -> list[str]:
     return [markup.scrub(m) for m in messages if m.strip()] or ["…"]
 
 
-def callback_data(seq: int, button: Button) -> str:
-    data = f"{seq}|{button.action}|{button.arg}"
-    if len(data.encode()) > CALLBACK_LIMIT:
-        raise ValueError(f"callback data over {CALLBACK_LIMIT} bytes: {data!r}")
-    return data
-
-
-def parse_callback(data: str) -> tuple[int, str, str] | None:
-    """``seq|action|arg`` -> (seq, action, arg); None for data we did not make."""
-    parts = data.split("|", 2)
-    if len(parts) != 3 or not parts[1]:
-        return None
-    try:
-        seq = int(parts[0])
-    except ValueError:
-        return None
-    return seq, parts[1], parts[2]
-
-
 def keyboard(buttons: tuple[tuple[Button, ...], ...], seq: int) -> InlineKeyboardMarkup | None:
     if not buttons:
         return None
     return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(b.label, callback_data=callback_data(seq, b)) for b in row] for row in buttons]
+        [[InlineKeyboardButton(b.label, callback_data=actions.encode(seq, b)) for b in row] for row in buttons]
     )

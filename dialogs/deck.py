@@ -1,0 +1,139 @@
+"""Flashcards: the learner's deck (FSRS, whole days), ``/cards`` reviews with Again / Hard / Good / Easy,
+and the cards a finished section adds. Plain functions over the engine's ``Host``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from dialogs import answers, aside, cards, daily, schedule
+from dialogs.actions import Action, card_show, rate, rating_of
+from dialogs.context import Host, Out
+from dialogs.messages import LogReview, Press
+from dialogs.migrations.card_ids import CARD_IDS
+from dialogs.state import LearnerState
+
+RATE_WORDS = {"again": 1, "hard": 2, "good": 3, "easy": 4, "重来": 1, "困难": 2, "良好": 3, "简单": 4,
+              "忘了": 1, "难": 2, "好": 3, "易": 4}
+SHOW_WORDS = {"", "show", "show answer", "answer", "flip", "go", "ok", "?", "看答案", "答案", "翻面", "好", "继续"}
+#: UI keys of the four FSRS ratings (Again, Hard, Good, Easy), named once each.
+RATE_BUTTON_KEYS = {1: "btn_rate_1", 2: "btn_rate_2", 3: "btn_rate_3", 4: "btn_rate_4"}
+RATED_KEYS = {1: "rated_1", 2: "rated_2", 3: "rated_3", 4: "rated_4"}
+
+
+def add_section(host: Host, s: LearnerState, section_id: str, now: datetime) -> LearnerState:
+    """A finished section's cards join the deck, due from the learner's next local midnight."""
+    due = daily.next_midnight(s, now)
+    deck = dict(s.deck)
+    for card in host.course.section(section_id).cards:
+        deck.setdefault(card.id, cards.new_card(card.id, due))
+    return s.but(deck=deck)
+
+
+def when(s: LearnerState, at: datetime | None) -> str:
+    """A moment in the learner's time zone, for a sentence."""
+    if at is None:
+        return "—"
+    local = at.astimezone(schedule.zone(s.tz))
+    return local.strftime("%Y-%m-%d %H:%M") + f" ({s.tz})"
+
+
+def command(host: Host, s: LearnerState, out: Out) -> LearnerState:
+    """``/cards``: review the cards due now, up to the daily maximum."""
+    if s.phase == "evaluating":
+        out.say(host.t(s, "still_running"))
+        return s
+    if s.mode == "cards" and s.card:
+        return show(host, s, out)
+    if s.mode == "quiz":
+        s = aside.restore(host, s, out, "quiz_stopped")
+    if not s.deck:
+        out.say(host.t(s, "cards_none"))
+        return s
+    due = cards.due_cards(s.deck, out.now)
+    if not due:
+        out.say(host.t(s, "cards_nothing_due", when=when(s, cards.next_due(s.deck))))
+        return s
+    s, left = daily.reviews_left(s, out.now)
+    if left <= 0:
+        out.say(host.t(s, "cards_daily_max", n=s.daily_max))
+        return s
+    out.say(host.t(s, "cards_start", n=min(len(due), left), total=len(due)))
+    s = aside.save(s).moved(mode="cards", card=due[0], card_shown=False)
+    return show(host, s, out)
+
+
+def show(host: Host, s: LearnerState, out: Out) -> LearnerState:
+    """The card under review: its question (answer behind a button), or both and the ratings."""
+    assert s.card is not None
+    card = host.course.card(s.card)
+    q, a = card.q.get(s.lang), card.a.get(s.lang)
+    if not s.card_shown:
+        out.say(f"🃏 **{q}**", ((card_show(host.t(s, "btn_show_answer"), s.card),),), seq=s.seq)
+        return s
+    buttons = tuple(rate(host.t(s, RATE_BUTTON_KEYS[i]), s.card, i) for i in range(1, 5))
+    out.say(f"🃏 **{q}**\n\n💡 {a}\n\n" + host.t(s, "cards_rate"), (buttons,), seq=s.seq)
+    return s
+
+
+def typed(host: Host, s: LearnerState, text: str, out: Out) -> LearnerState:
+    """Text during a review: show the answer, or a rating (a word or 1-4)."""
+    word = answers.normalise(text)
+    if not s.card_shown:
+        if word in SHOW_WORDS:
+            return show(host, s.but(card_shown=True), out)
+        out.say(host.t(s, "cards_say_show"))
+        return s
+    rating = RATE_WORDS.get(word) or (int(word) if word in ("1", "2", "3", "4") else None)
+    if rating is None:
+        out.say(host.t(s, "cards_say_rate"))
+        return s
+    return review(host, s, s.card or "", rating, out)
+
+
+def pressed(host: Host, s: LearnerState, press: Press, out: Out) -> LearnerState:
+    """A card's buttons (checked by what they carry, not by version: a push's button may be days old)."""
+    if "#" in press.arg:  # a button sent before cards had ids: "<section>#<i>[:rating]"
+        cid, colon, rest = press.arg.partition(":")
+        press = Press(press.action, CARD_IDS.get(cid, cid) + colon + rest, press.seq)
+    if press.action == Action.CARD_SHOW:
+        cid = press.arg
+        if cid not in s.deck:
+            host.stale(s, out)
+            return s
+        if s.mode == "cards" and s.card == cid:
+            return show(host, s.but(card_shown=True), out)
+        if s.phase == "evaluating":
+            out.say(host.t(s, "still_running"))
+            return s
+        if s.mode == "quiz":
+            s = aside.restore(host, s, out, "quiz_stopped")
+        s = aside.save(s).moved(mode="cards", card=cid, card_shown=True)
+        return show(host, s, out)
+    if press.action == Action.RATE:
+        rated = rating_of(press)
+        if rated is None or s.mode != "cards" or s.card != rated[0] or not s.card_shown:
+            host.stale(s, out)
+            return s
+        return review(host, s, rated[0], rated[1], out)
+    return command(host, s, out)  # Action.CARDS: start a review (the push's button)
+
+
+def review(host: Host, s: LearnerState, cid: str, rating: int, out: Out) -> LearnerState:
+    """Rate the card: FSRS plans its next review; the next due card, or back to the lesson."""
+    record, log = cards.review(cid, s.deck[cid], rating, out.now)
+    out.effects.append(LogReview(cid, rating, log))
+    s, _ = daily.reviews_left(s, out.now)
+    s = daily.active(s.but(deck={**s.deck, cid: record}, reviews_today=s.reviews_today + 1), out.now)
+    out.say(host.t(s, RATED_KEYS[rating], when=when(s, cards.due_at(record))))
+    due = cards.due_cards(s.deck, out.now)
+    left = s.daily_max - s.reviews_today
+    if due and left > 0:
+        return show(host, s.moved(card=due[0], card_shown=False), out)
+    note = "cards_done" if not due else "cards_daily_max_reached"
+    return aside.restore(host, s.but(card=None), out, note)
+
+
+def card_text(host: Host, s: LearnerState, cid: str) -> tuple[str, str]:
+    card: Any = host.course.card(cid)
+    return card.q.get(s.lang), card.a.get(s.lang)

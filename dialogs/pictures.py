@@ -1,0 +1,76 @@
+"""Autograd graph pictures: ``/graph <code>`` (``/graph y: <code>``) and the lessons' own graphs. The
+engine asks the sandbox (an ``Evaluate`` effect with ``graph``) and turns the result into a
+``GraphView`` (the shells draw it) or a kind word about why there is none. The course position never
+moves for a picture."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dialogs import graph as graphs
+from dialogs.context import MAX_ECHO, Host, Out, error_block, literal, output_block
+from dialogs.evaluation import EvalOutcome
+from dialogs.messages import Evaluate, GraphView
+from dialogs.runs import STATUS_KEYS, busy_key, code_of
+from dialogs.state import LearnerState
+
+#: Requests for pictures start so (they never touch the course position).
+GRAPH_REQUEST = "graph:"
+#: UI keys of why there is no graph, named once each.
+GRAPH_PROBLEM_KEYS = {"no_tensor": "graph_no_tensor", "no_grad": "graph_no_grad", "leaf": "graph_leaf",
+                      "not_found": "graph_not_found", "not_tensor": "graph_not_tensor", "failed": "graph_failed"}
+
+
+def is_picture(request: str) -> bool:
+    return request.startswith(GRAPH_REQUEST)
+
+
+def command(host: Host, s: LearnerState, args: str, out: Out) -> LearnerState:
+    """``/graph <code>`` or ``/graph y: <code>``: ask the sandbox for a picture; the course waits."""
+    target, rest = graphs.split_target(args.strip())
+    code = code_of(host, s, rest, "graph_usage", out)
+    if code is None:
+        return s
+    out.effects.append(Evaluate(f"{GRAPH_REQUEST}{s.seq}:{len(code)}", code, (), graph=target or ""))
+    return s
+
+
+def lesson(step: Any, out: Out) -> None:
+    """A lesson step that shows its example's graph asks for it (cached by the shell)."""
+    if step.graph and step.code:
+        out.effects.append(Evaluate(f"{GRAPH_REQUEST}lesson:{step.id}", step.code, (), graph=step.graph,
+                                    cacheable=True))
+
+
+def result(host: Host, s: LearnerState, o: EvalOutcome, out: Out) -> LearnerState:
+    graph = o.extra.get("graph") if o.status == "ok" else None
+    if isinstance(graph, dict):
+        # names come from the learner's process: literal spans, never markup
+        facts = {k: literal(v, 200 if k == "leaf_names" else MAX_ECHO) if isinstance(v, str) else v
+                 for k, v in graphs.summary(graph).items()}
+        caption = host.t(s, "graph_caption", **facts)
+        if graph.get("truncated"):
+            caption += "\n" + host.t(s, "graph_truncated", **facts)
+        out.replies.append(GraphView(graph, caption, graphs.tree(graph), host.t(s, "graph_no_picture"),
+                                     host.t(s, "graph_saved")))
+        return s
+    if o.status == "ok":
+        problem = o.extra.get("graph_problem")
+        problem = problem if isinstance(problem, dict) else {}
+        reason = problem.get("reason")
+        if reason not in GRAPH_PROBLEM_KEYS:
+            reason = "failed"
+        out.say(host.t(s, GRAPH_PROBLEM_KEYS[reason], name=literal(problem.get("name") or "?", MAX_ECHO),
+                       type=literal(problem.get("type") or "?", MAX_ECHO)))
+        return s
+    if o.status == "unavailable":
+        out.say(host.t(s, "graph_down"))
+        return s
+    if o.status == "busy":
+        out.say(host.t(s, busy_key(o)))
+        return s
+    text = host.t(s, STATUS_KEYS[o.status]) + error_block(o.error)
+    if o.stdout.strip():
+        text += "\n\n" + host.t(s, "your_output") + "\n" + output_block(o.stdout)
+    out.say(host.t(s, "graph_none") + "\n\n" + text)
+    return s

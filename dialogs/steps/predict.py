@@ -1,0 +1,68 @@
+""""What does this print?": type the output (``tensor([6.])``, ``tensor([6.0])`` and ``6`` count the
+same), or pick one of the options."""
+
+from __future__ import annotations
+
+from dialogs import answers, daily, markup
+from dialogs.actions import Action, index_of, pick
+from dialogs.context import LETTERS, MAX_ECHO, Host, Keyboard, Out
+from dialogs.course import Predict
+from dialogs.messages import Press
+from dialogs.state import LearnerState
+from dialogs.steps.base import Question, praise, retry_buttons, rows_of
+
+#: A typed prediction longer than this is not an output we could compare.
+MAX_PREDICTION = 500
+
+
+class PredictKind(Question):
+    expect_key = "expect_predict"
+
+    def body(self, host: Host, s: LearnerState, step: Predict) -> str:
+        if not step.options:
+            return "\n\n" + host.t(s, "how_predict")
+        text = "".join(f"\n**{LETTERS[i]}.** `{o}`" for i, o in enumerate(step.options))
+        return text + "\n\n" + host.t(s, "how_predict_options")
+
+    def buttons(self, host: Host, s: LearnerState, step: Predict) -> Keyboard:
+        return rows_of(tuple(pick(LETTERS[i], i) for i in range(len(step.options))))
+
+    def typed(self, host: Host, s: LearnerState, step: Predict, text: str, out: Out) -> LearnerState:
+        if step.options and not any(ch.isdigit() for ch in text):
+            # a letter picks an option; digits are read as the output itself ("2 2" is not "b")
+            picked = answers.parse_choice(text, len(step.options))
+            if picked is not None and len(picked) == 1:
+                return self.answer(host, s, step, step.options[picked[0]], out)
+        if len(text) > MAX_PREDICTION:
+            out.say(host.t(s, "parse_predict"))
+            return s
+        return self.answer(host, s, step, text, out)
+
+    def pressed(self, host: Host, s: LearnerState, step: Predict, press: Press, out: Out) -> LearnerState:
+        index = index_of(press) if press.action == Action.PICK else None
+        if index is None or index >= len(step.options):
+            host.stale(s, out)
+            return s
+        return self.answer(host, s, step, step.options[index], out)
+
+    def answer(self, host: Host, s: LearnerState, step: Predict, typed: str, out: Out) -> LearnerState:
+        ok = answers.predict_matches(typed, step.answer, step.match, step.accept)
+        shown = typed.strip() if len(typed.strip()) <= MAX_ECHO else typed.strip()[:MAX_ECHO] + "…"
+        self.close(host, s, step, f"`{markup.literal(shown)}`", out)
+        if ok:
+            head = praise(host, s)
+            s = daily.answered(s, out, step, typed, "right", True)
+            out.say(head + "\n\n" + host.t(s, "real_output") + f"\n```\n{step.answer.rstrip()}\n```\n"
+                    + step.right.get(s.lang))
+            return host.complete(s, out)
+        s = daily.answered(s, out, step, typed, "wrong", False)
+        s = s.moved(phase="retry", attempts=s.attempts + 1)
+        out.say(host.pick(s, "wrong") + "\n\n" + step.wrong.get(s.lang) + "\n\n" + host.t(s, "retry_or_reveal"),
+                retry_buttons(host, s), seq=s.seq)
+        return s
+
+    def reveal(self, host: Host, s: LearnerState, step: Predict, out: Out) -> LearnerState:
+        self.close(host, s, step, "—", out)
+        s = daily.answered(s, out, step, "", "revealed", False)
+        out.say(host.t(s, "reveal_head") + "\n```\n" + step.answer.rstrip() + "\n```\n" + step.right.get(s.lang))
+        return host.complete(s, out)
