@@ -84,8 +84,13 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
             return await chat(tutor, f"console:{args.learner}", args.lang or _console_lang(),
                               graphs_dir=settings.data_dir / "graphs")
         finally:
+            # Let a start in progress finish (a second or two) rather than cancel it mid-spawn, which would
+            # leave a worker's pipes to be collected after the loop is gone.
+            await asyncio.wait({starting}, timeout=60)
             if not starting.done():
                 starting.cancel()
+            elif not starting.cancelled() and starting.exception() is not None:
+                log.warning("the code sandbox did not start: %s", starting.exception())
             await sandbox.close()
 
     try:

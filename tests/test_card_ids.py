@@ -108,7 +108,7 @@ def test_inserting_a_card_changes_no_other_cards_id(tmp_path: Path) -> None:
     new = {"id": "m1.one.c-inserted", "q": {"en": "New?", "zh": "新？"}, "a": {"en": "Yes", "zh": "是"}}
     after = load_course(broken_copy(tmp_path, "sections/one.yaml", lambda d: d["cards"].insert(1, new)))
     assert after.section("m1.one").cards[1].id == "m1.one.c-inserted"
-    assert [cid for cid in after.card_ids if cid != "m1.one.c-inserted"] == list(before.card_ids)
+    assert after.card_ids - {"m1.one.c-inserted"} == before.card_ids
     for cid in before.card_ids:
         assert after.card(cid) == before.card(cid)  # same id, same card (question and answer)
 
