@@ -9,7 +9,8 @@ and "Show solution"), on a SQLite file in a temporary directory and the real cou
 loopback HTTP to the fake Bot API (``tests.support.fake_bot_api``) running in this process, where the
 learners live: each starts with /start and plays the course from its beginning to the end of Part
 ``--part`` by tapping (Continue, the options, the true/false buttons, the multi-select toggles and
-Submit, Try again after a deliberate wrong answer now and then) and by typing the answer where a
+Submit; now and then a deliberate wrong answer first, then the right one on the same, re-opened
+question) and by typing the answer where a
 question has no buttons. Half of them are English, half Chinese. Like people, each waits for the
 bot's reply to an action before the next one; nobody sleeps.
 
@@ -17,7 +18,7 @@ Figures, all over the measured run (a warm-up learner goes first and is not coun
 
 - turns/s: a turn is one learner action that got its reply (for a tap: the query answered *and* the
   reply on screen: the next message carrying a keyboard, or a question without buttons, or the edit of
-  the tapped message for a toggle);
+  the tapped message for a toggle, a statement judged or a wrong answer);
 - click -> answerCallbackQuery: from the moment the fake makes the tap's update available (right
   after ``Learner.click`` queued it) to the fake receiving answerCallbackQuery for that query id
   (``RecordedRequest.time``, taken when the request arrives);
@@ -224,11 +225,13 @@ class Player:
     async def act(self, screen: SentMessage) -> SentMessage | None:
         shown = buttons(screen)
         actions = {action: (label, data, arg) for label, data, action, arg in shown}
-        for action in ("go", "retry", "reveal", "hint"):
-            if action in actions:
-                return await self.tap(screen, actions[action][1], action)
+        if "go" in actions:
+            return await self.tap(screen, actions["go"][1], "go")
         step = self.know.step_of(screen)
-        if step is None:
+        if step is None:  # a hint, or a message after a wrong answer: the buttons it offers
+            for action in ("retry", "reveal", "hint"):
+                if action in actions:
+                    return await self.tap(screen, actions[action][1], action)
             raise RuntimeError(f"learner {self.id}: nothing to do with {screen.summary()}")
         if self.know.typed_only(step):
             return await self.type("hint" if isinstance(step, CodeTask) else step.answer)
@@ -255,7 +258,8 @@ class Player:
         others = [i for i in range(len(step.options)) if i != right]
         pick = self.rng.choice(others) if wrong and others else right
         data = next(d for _, d, action, arg in shown if action == "pick" and arg == str(pick))
-        return await self.tap(screen, data, "pick")
+        # a wrong answer is shown on the question itself, which stays open for another answer
+        return await self.tap(screen, data, "pick", edit=pick != right)
 
     async def tap(self, screen: SentMessage, data: str, action: str, *, edit: bool = False) -> SentMessage | None:
         mark = self.server.last_message_id(self.id)

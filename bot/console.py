@@ -95,8 +95,8 @@ class Console:
                                                                        if r.caption else ""))
             elif isinstance(r, GraphView):
                 await self.show_graph(r)
-            elif isinstance(r, Edit):
-                continue  # a chat edits the question message in place; a terminal has scrolled on
+            elif isinstance(r, Edit) and r.note:  # a chat edits the question in place; a terminal scrolled on
+                self.print(render(r.note, self.style))
         self.stdout.flush()
 
     async def show_graph(self, r: GraphView) -> None:

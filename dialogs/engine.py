@@ -140,8 +140,10 @@ class Engine:
         stale = False
         if isinstance(event, Press):
             # One-shot buttons (language, reset) are done once pressed; the others belong to the version
-            # of the state they were made for.
-            stale = event.action in ONE_SHOT or event.seq != s.seq
+            # of the state they were made for. A Continue just used stays where it is (one call less per
+            # step; tapped again, it is answered as behind us and taken away then).
+            fresh_go = event.action == Action.GO and event.seq == state.seq
+            stale = event.action in ONE_SHOT or (event.seq != s.seq and not fresh_go)
         return Turn(s, tuple(out.replies), tuple(out.effects), out.toast, stale)
 
     def _section(self, s: LearnerState) -> Section:

@@ -102,12 +102,17 @@ class Say:
 
 @dataclass(frozen=True)
 class Edit:
-    """Change an anchored message (e.g. show the chosen answer and drop its keyboard)."""
+    """Change an anchored message (e.g. show the chosen answer and drop its keyboard).
+
+    ``note``: what the learner is told about it (the verdict and feedback on an answer). A chat shows it
+    under the edited message, in the same message when it fits; a terminal, which cannot edit what has
+    scrolled by, prints it."""
 
     anchor: str
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
     seq: int = 0
+    note: str = ""
 
 
 @dataclass(frozen=True)

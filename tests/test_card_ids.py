@@ -26,7 +26,7 @@ from bot.service import Tutor
 from bot.storage import Repository
 from dialogs.course import CARD_ID_MAX, Course, load_course
 from dialogs.errors import ContentError
-from dialogs.messages import Command, Reply, Say, Text
+from dialogs.messages import Command, Edit, Reply, Say, Text
 from dialogs.migrations.card_ids import CARD_IDS
 from dialogs.state import STATE_VERSION, LearnerState, migrate
 from tests.support.driver import FIXTURES
@@ -201,7 +201,8 @@ class Inbox:
         self.replies.extend(replies)
 
     def text(self) -> str:
-        return "\n".join(r.text for r in self.replies if isinstance(r, Say))
+        return "\n".join(r.text if isinstance(r, Say) else r.note for r in self.replies
+                         if isinstance(r, Say) or (isinstance(r, Edit) and r.note))
 
 
 def test_the_fixture_is_what_its_script_says() -> None:

@@ -74,7 +74,8 @@ def test_wrong_then_retry_then_right(d: Driver) -> None:
     d.send("c")
     assert "That is x*x." in d.text() and "2x at 3 is 6." not in d.text()
     assert d.state.phase == "retry"
-    assert {b.action for b in d.buttons()} == {"retry", "reveal"}
+    # the question stays open in place: its options, and a button to see the answer
+    assert {b.action for b in d.buttons()} == {"pick", "reveal"}
     d.send("2")
     assert "2x at 3 is 6." in d.text()
     assert d.state.step == "m1.one.multi"

@@ -16,7 +16,7 @@ from bot.sandbox import Sandbox, SandboxConfig
 from bot.service import Tutor
 from bot.storage import Repository
 from dialogs.evaluation import CheckResult, CheckSpec, EvalOutcome
-from dialogs.messages import Command, GraphView, Reply, Say, Text
+from dialogs.messages import Command, Edit, GraphView, Reply, Say, Text
 from tests.support.driver import NOW, mini_course
 
 GRAPH = {"root": {"name": "y", "shape": [1], "dtype": "float32", "requires_grad": True},
@@ -61,7 +61,8 @@ class Inbox:
         self.replies.extend(replies)
 
     def text(self) -> str:
-        return "\n".join(r.text for r in self.replies if isinstance(r, Say))
+        return "\n".join(r.text if isinstance(r, Say) else r.note for r in self.replies
+                         if isinstance(r, Say) or (isinstance(r, Edit) and r.note))
 
     def graphs(self) -> int:
         return sum(isinstance(r, GraphView) for r in self.replies)

@@ -268,7 +268,8 @@ def test_typed_text_echoed_back_is_literal_too() -> None:
     d.send("`x` **✅ All checks passed** `y`")
     turns = d.turns[1], d.last
     for turn in turns:
-        text = "\n\n".join(r.text for r in turn.replies if isinstance(r, Say | Edit))
+        text = "\n\n".join(part for r in turn.replies if isinstance(r, Say | Edit)
+                             for part in (r.text, r.note if isinstance(r, Edit) else "") if part)
         assert "**✅_bold_**" in text or "**✅ All checks passed**" in text
         for _, plain, entities in telegram(text):
             assert not [e for e in entities if e["type"] == "bold" and "✅_bold_" in _slice(plain, e)]

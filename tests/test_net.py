@@ -20,7 +20,7 @@ from bot.service import Tutor
 from bot.storage import Repository
 from dialogs import cards
 from dialogs.course import Course, load_course
-from dialogs.messages import Command, Event, LogAnswer, Press, Reply, Say, Start, Text
+from dialogs.messages import Command, Edit, Event, LogAnswer, Press, Reply, Say, Start, Text
 from tests.support.driver import FIXTURES, NOW, Driver, mini_course
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -36,7 +36,8 @@ class Inbox:
         self.replies.extend(replies)
 
     def text(self) -> str:
-        return "\n".join(r.text for r in self.replies if isinstance(r, Say))
+        return "\n".join(r.text if isinstance(r, Say) else r.note for r in self.replies
+                         if isinstance(r, Say) or (isinstance(r, Edit) and r.note))
 
 
 class Clock:

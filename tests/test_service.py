@@ -10,7 +10,7 @@ import pytest
 from bot.service import Tutor
 from bot.storage import Repository
 from dialogs.evaluation import CheckResult, CheckSpec, EvalOutcome
-from dialogs.messages import Command, Reply, Say, Start, Text
+from dialogs.messages import Command, Edit, Reply, Say, Start, Text
 from dialogs.state import LearnerState
 from tests.support.driver import NOW, mini_course
 
@@ -40,7 +40,8 @@ class Inbox:
         self.replies.extend(replies)
 
     def text(self) -> str:
-        return "\n".join(r.text for r in self.replies if isinstance(r, Say))
+        return "\n".join(r.text if isinstance(r, Say) else r.note for r in self.replies
+                         if isinstance(r, Say) or (isinstance(r, Edit) and r.note))
 
 
 @pytest.fixture

@@ -96,7 +96,7 @@ async def test_a_lost_edit_is_retried(server: FakeBotAPI, bot: TelegramBot, expe
     await chat.press(question.button_texts[1], message_id=question.message_id)
     edits = [r.status for r in server.calls("editMessageText") if r.params.get("chat_id") == chat.id]
     assert edits == [DROPPED, 400]
-    assert with_text(chat.messages, "What is x.grad?").text.endswith("Your answer: B")
+    assert "Your answer: B" in with_text(chat.messages, "What is x.grad?").text
     assert not [r for r in server.calls("editMessageReplyMarkup") if r.params.get("chat_id") == chat.id]
 
 
@@ -117,3 +117,18 @@ def test_what_counts_as_never_sent(cause: Exception, sent: bool) -> None:
         error.__cause__ = cause
         assert never_sent(error) is not sent
     assert never_sent(NetworkError("no cause")) is False
+
+
+async def test_a_used_continue_stays_until_tapped_again(server: FakeBotAPI, bot: TelegramBot) -> None:
+    """Continue stays under a lesson once used (no extra call per step); a second tap on it is behind
+    us: a toast, a word, and then its keyboard goes."""
+    chat = Chat(server, bot, 707)
+    await chat.send("/start")
+    course_map = chat.messages[-1]
+    await chat.press("Continue", message_id=course_map.message_id)
+    assert chat.message(course_map.message_id).button_texts == ["Continue ▶️"]
+    assert not [r for r in server.calls("editMessageReplyMarkup") if r.params.get("chat_id") == chat.id]
+    before = chat.state()
+    new = await chat.press("Continue", message_id=course_map.message_id)
+    assert "behind us" in texts(new) and chat.state() == before
+    assert not chat.message(course_map.message_id).buttons

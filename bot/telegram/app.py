@@ -96,6 +96,31 @@ def lang_of(update: Update) -> str | None:
     return "zh" if code.lower().startswith("zh") else "en"
 
 
+def coalesce(replies: Sequence[Reply]) -> list[Reply]:
+    """A turn's replies as few chat messages as they read well in: plain messages (no buttons, not to be
+    edited later, not a poll) join the message that follows them, unless that one is anchored (its later
+    edit rewrites the whole message) or not text. Rendering splits what grows too long again. (Telegram
+    paces a bot's messages: fewer messages, sooner replies.)"""
+    out: list[Reply] = []
+    pending: list[str] = []
+    for reply in replies:
+        if isinstance(reply, Say) and reply.anchor is None and reply.poll is None:
+            if not reply.buttons:
+                pending.append(reply.text)
+                continue
+            if pending:
+                out.append(Say("\n\n".join([*pending, reply.text]), reply.buttons, None, reply.seq))
+                pending = []
+                continue
+        if pending:
+            out.append(Say("\n\n".join(pending)))
+            pending = []
+        out.append(reply)
+    if pending:
+        out.append(Say("\n\n".join(pending)))
+    return out
+
+
 def never_sent(exc: NetworkError) -> bool:
     """Did the request certainly not reach Telegram (so that sending it again cannot post it twice)?
     python-telegram-bot keeps httpx's error as the cause: only a failed connect or a pool timeout
@@ -147,7 +172,7 @@ class TelegramShell:
         """The ``send`` the tutor calls; the ids of messages it edits are added to ``edited``."""
 
         async def send(replies: Sequence[Reply]) -> None:
-            for reply in replies:
+            for reply in coalesce(replies):
                 if not await self.perform(chat_id, reply, edited):
                     return  # the learner blocked the bot: the rest would fail the same way
 
@@ -213,22 +238,34 @@ class TelegramShell:
         return True
 
     async def _edit(self, chat_id: int, reply: Edit, edited: set[int]) -> bool:
+        """Edit the anchored message; its note goes into the same message when both fit in one (the
+        question stays with its verdict), else right after it."""
         message_id = await self.outbox.anchor(learner_id(chat_id), reply.anchor)
+        note = reply.note
         if message_id is None:
-            return True
-        text = to_html(reply.text)[-1]  # an anchored Say that was split keeps its anchor on the last part
+            return await self._say(chat_id, Say(note)) if note else True
+        parts = to_html(reply.text)
+        together = to_html(reply.text + "\n\n" + note) if note and len(parts) == 1 else []
+        if len(together) == 1:
+            text, note = together[0], ""
+        else:
+            text = parts[-1]  # an anchored Say that was split keeps its anchor on the last part
         bot = self.app.bot
         try:
             done = await self.call(chat_id, lambda: bot.edit_message_text(
                 text, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML,
                 reply_markup=keyboard(reply.buttons, reply.seq), link_preview_options=NO_PREVIEW), idempotent=True)
-        except BadRequest as exc:  # not modified / deleted / too old: nothing to fix, the answer follows
+        except BadRequest as exc:  # not modified / deleted / too old: the note is sent on its own
             log.info("chat %s: edit of %s skipped: %s", chat_id, reply.anchor, exc.message)
             if "not modified" in exc.message:  # it already shows this (e.g. a retried edit had gone through)
                 edited.add(message_id)
-            return True
+            else:
+                note = reply.note
+            return await self._say(chat_id, Say(note)) if note else True
+        if done is None:
+            return False
         edited.add(message_id)
-        return done is not None
+        return await self._say(chat_id, Say(note)) if note else True
 
     async def _photo(self, chat_id: int, reply: Photo) -> bool:
         caption = to_html(reply.caption, limit=CAPTION_LIMIT)[0] if reply.caption else None

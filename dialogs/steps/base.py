@@ -51,13 +51,23 @@ class Question(StepKind):
         raise NotImplementedError
 
     def hint(self, host: Host, s: LearnerState, step: Any, out: Out) -> LearnerState:
-        out.say(host.t(s, "no_hints"), retry_buttons(host, s) if s.phase == "retry" else (), seq=s.seq)
+        out.say(host.t(s, "no_hints"), reveal_button(host, s) if s.phase == "retry" else (), seq=s.seq)
         return s
 
-    def close(self, host: Host, s: LearnerState, step: Any, shown: str, out: Out) -> None:
-        """Edit the question message: show the answer given, drop the keyboard."""
+    def wrong(self, host: Host, s: LearnerState, step: Any, shown: str, feedback: str, out: Out) -> LearnerState:
+        """Not right (yet): the question stays open where it is, the verdict and feedback under it, with a
+        button to see the answer; the learner simply answers again."""
+        s = s.moved(phase="retry", attempts=s.attempts + 1, selected=(), judged=())
+        keyboard = (*self.buttons(host, s, step), *reveal_button(host, s))
+        note = "\n\n".join([host.t(s, "you_answered", answer=shown), feedback, host.t(s, "retry_or_reveal")])
+        out.replies.append(Edit(anchor(s), self.text(host, s, step), keyboard, s.seq, note=note))
+        return s
+
+    def close(self, host: Host, s: LearnerState, step: Any, shown: str, out: Out, note: str = "") -> None:
+        """Edit the question message: show the answer given, drop the keyboard; ``note`` (the verdict and
+        feedback, when nothing else needs saying) goes with it."""
         clean = self.text(host, s.but(selected=(), judged=()), step)
-        out.replies.append(Edit(anchor(s), clean + "\n\n" + host.t(s, "you_answered", answer=shown)))
+        out.replies.append(Edit(anchor(s), clean + "\n\n" + host.t(s, "you_answered", answer=shown), note=note))
 
 
 def anchor(s: LearnerState) -> str:
@@ -65,8 +75,8 @@ def anchor(s: LearnerState) -> str:
     return f"{'quiz' if s.mode == 'quiz' else 'q'}:{s.step}"
 
 
-def retry_buttons(host: Host, s: LearnerState) -> Keyboard:
-    return ((button(host.t(s, "btn_retry"), Action.RETRY), button(host.t(s, "btn_reveal"), Action.REVEAL)),)
+def reveal_button(host: Host, s: LearnerState) -> Keyboard:
+    return ((button(host.t(s, "btn_reveal"), Action.REVEAL),),)
 
 
 def praise(host: Host, s: LearnerState) -> str:

@@ -8,7 +8,7 @@ from dialogs.context import LETTERS, Host, Keyboard, Out, feedback
 from dialogs.course import Choice
 from dialogs.messages import Edit, Press
 from dialogs.state import LearnerState
-from dialogs.steps.base import Question, anchor, praise, retry_buttons, rows_of
+from dialogs.steps.base import Question, anchor, praise, rows_of
 
 
 class ChoiceKind(Question):
@@ -61,7 +61,6 @@ class ChoiceKind(Question):
         right = {i for i, o in enumerate(step.options) if o.correct}
         chosen = set(picked)
         shown = "".join(LETTERS[i] for i in sorted(chosen))
-        self.close(host, s, step, shown, out)
         lines = []
         for i in sorted(chosen):
             o = step.options[i]
@@ -74,7 +73,7 @@ class ChoiceKind(Question):
             text = head + "\n\n" + "\n".join(lines)
             if others:
                 text += "\n\n" + host.t(s, "about_others") + "\n" + "\n".join(others)
-            out.say(text)
+            self.close(host, s, step, shown, out, note=text)
             return host.complete(s, out)
         good = len(chosen & right)
         if step.multi and good:
@@ -90,15 +89,11 @@ class ChoiceKind(Question):
         else:
             head = host.pick(s, "wrong")
             s = daily.answered(s, out, step, shown, "wrong", False)
-        s = s.moved(phase="retry", attempts=s.attempts + 1, selected=())
-        out.say(head + "\n\n" + "\n".join(lines) + "\n\n" + host.t(s, "retry_or_reveal"),
-                retry_buttons(host, s), seq=s.seq)
-        return s
+        return self.wrong(host, s, step, shown, head + "\n\n" + "\n".join(lines), out)
 
     def reveal(self, host: Host, s: LearnerState, step: Choice, out: Out) -> LearnerState:
-        self.close(host, s, step, "—", out)
-        s = daily.answered(s, out, step, "", "revealed", False)
         lines = [f"{'✅' if o.correct else '❌'} **{LETTERS[i]}.** {feedback(o.feedback.get(s.lang))}"
                  for i, o in enumerate(step.options)]
-        out.say(host.t(s, "reveal_head") + "\n\n" + "\n".join(lines))
+        self.close(host, s, step, "—", out, note=host.t(s, "reveal_head") + "\n\n" + "\n".join(lines))
+        s = daily.answered(s, out, step, "", "revealed", False)
         return host.complete(s, out)

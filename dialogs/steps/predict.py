@@ -9,7 +9,7 @@ from dialogs.context import LETTERS, MAX_ECHO, Host, Keyboard, Out
 from dialogs.course import Predict
 from dialogs.messages import Press
 from dialogs.state import LearnerState
-from dialogs.steps.base import Question, praise, retry_buttons, rows_of
+from dialogs.steps.base import Question, praise, rows_of
 
 #: A typed prediction longer than this is not an output we could compare.
 MAX_PREDICTION = 500
@@ -47,22 +47,20 @@ class PredictKind(Question):
 
     def answer(self, host: Host, s: LearnerState, step: Predict, typed: str, out: Out) -> LearnerState:
         ok = answers.predict_matches(typed, step.answer, step.match, step.accept)
-        shown = typed.strip() if len(typed.strip()) <= MAX_ECHO else typed.strip()[:MAX_ECHO] + "…"
-        self.close(host, s, step, f"`{markup.literal(shown)}`", out)
+        echo = typed.strip() if len(typed.strip()) <= MAX_ECHO else typed.strip()[:MAX_ECHO] + "…"
+        shown = f"`{markup.literal(echo)}`"
         if ok:
             head = praise(host, s)
+            self.close(host, s, step, shown, out, note=head + "\n\n" + host.t(s, "real_output")
+                       + f"\n```\n{step.answer.rstrip()}\n```\n" + step.right.get(s.lang))
             s = daily.answered(s, out, step, typed, "right", True)
-            out.say(head + "\n\n" + host.t(s, "real_output") + f"\n```\n{step.answer.rstrip()}\n```\n"
-                    + step.right.get(s.lang))
             return host.complete(s, out)
         s = daily.answered(s, out, step, typed, "wrong", False)
-        s = s.moved(phase="retry", attempts=s.attempts + 1)
-        out.say(host.pick(s, "wrong") + "\n\n" + step.wrong.get(s.lang) + "\n\n" + host.t(s, "retry_or_reveal"),
-                retry_buttons(host, s), seq=s.seq)
-        return s
+        return self.wrong(host, s, step, shown, host.pick(s.but(seq=s.seq + 1), "wrong") + "\n\n"
+                          + step.wrong.get(s.lang), out)
 
     def reveal(self, host: Host, s: LearnerState, step: Predict, out: Out) -> LearnerState:
-        self.close(host, s, step, "—", out)
+        self.close(host, s, step, "—", out, note=host.t(s, "reveal_head") + "\n```\n" + step.answer.rstrip()
+                   + "\n```\n" + step.right.get(s.lang))
         s = daily.answered(s, out, step, "", "revealed", False)
-        out.say(host.t(s, "reveal_head") + "\n```\n" + step.answer.rstrip() + "\n```\n" + step.right.get(s.lang))
         return host.complete(s, out)

@@ -72,7 +72,6 @@ class StatementsKind(Question):
                out: Out) -> LearnerState:
         tf = host.t(s, "true_false").split("/")
         shown = " ".join(tf[0] if v else tf[1] for v in verdicts)
-        self.close(host, s, step, shown, out)
         lines = []
         wrong_ones = []
         for i, (st, v) in enumerate(zip(step.statements, verdicts, strict=True)):
@@ -94,15 +93,14 @@ class StatementsKind(Question):
             traps = ", ".join(str(i) for i in wrong_ones)
             head = host.t(s, "statements_partial", good=good, n=n, traps=traps)
             verdict = "partial"
+        self.close(host, s, step, shown, out, note=head + "\n\n" + "\n".join(lines))
         s = daily.answered(s, out, step, shown, verdict, not wrong_ones)
-        out.say(head + "\n\n" + "\n".join(lines))
         return host.complete(s, out)
 
     def reveal(self, host: Host, s: LearnerState, step: Statements, out: Out) -> LearnerState:
-        self.close(host, s, step, "—", out)
-        s = daily.answered(s, out, step, "", "revealed", False)
         tf = host.t(s, "true_false").split("/")
         lines = [f"**{i + 1}. {tf[0] if st.answer else tf[1]}** — {feedback(st.feedback.get(s.lang))}"
                  for i, st in enumerate(step.statements)]
-        out.say(host.t(s, "reveal_head") + "\n\n" + "\n".join(lines))
+        self.close(host, s, step, "—", out, note=host.t(s, "reveal_head") + "\n\n" + "\n".join(lines))
+        s = daily.answered(s, out, step, "", "revealed", False)
         return host.complete(s, out)

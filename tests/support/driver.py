@@ -52,9 +52,10 @@ class Driver:
         return self.turns[-1]
 
     def text(self, turn: Turn | None = None) -> str:
-        """All Say texts of a turn (default: the last), joined."""
+        """What a learner reads of a turn (default: the last): every Say, and the note of every Edit."""
         turn = turn or self.last
-        return "\n---\n".join(r.text for r in turn.replies if isinstance(r, Say))
+        return "\n---\n".join(r.text if isinstance(r, Say) else r.note for r in turn.replies
+                                if isinstance(r, Say) or (isinstance(r, Edit) and r.note))
 
     def replies(self, kind: type) -> list[Reply]:
         return [r for r in self.last.replies if isinstance(r, kind)]
