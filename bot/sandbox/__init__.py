@@ -10,7 +10,10 @@ the learner's code does; when our machinery fails the status is ``"unavailable"`
 
 How (``runner.py`` in the bot, ``worker.py`` + ``harness.py`` in the sandbox):
 warm worker processes import torch once (one thread, no torch op before fork) and fork a fresh
-child per submission, thrown away after. The layers, outermost first:
+child per submission, ahead of it, from a process that never holds a request or an outcome (a
+supervisor beside it talks to the bot; see ``worker.py``); the child is thrown away after. A run is
+one process (seccomp refuses fork), so its memory limit is the whole run's. The layers, outermost
+first:
 
 - bubblewrap: no network, its own PID/IPC/UTS/cgroup/mount namespaces, a read-only view of only
   ``/usr`` and the Python installation, a small private tmpfs ``/tmp``, an environment built from
@@ -20,10 +23,10 @@ child per submission, thrown away after. The layers, outermost first:
 - seccomp (x86_64) and NO_NEW_PRIVS in each run: no new namespaces, ptrace, mounts, bpf, io_uring,
   keyrings; setuid binaries do not raise privileges (``seccomp.py``);
 - rlimits in each run: CPU, address space (relative to the size after fork), file size, open files,
-  processes, no core;
-- a wall clock enforced by the worker that kills the whole run (its process group, everything else
-  in the PID namespace, and any escaped descendant: the worker is their subreaper), the tmp wiped
-  after each run, and a backstop deadline in the bot that replaces a wedged worker;
+  threads, no core;
+- a wall clock enforced by the worker that kills the whole run (its process group, and any escaped
+  descendant: the worker is their subreaper), the tmp emptied and checked after each run (else the
+  worker is replaced), and a backstop deadline in the bot that replaces a wedged worker;
 - output read with a byte budget; the verdict travels as framed JSON on its own pipe (never stdout,
   never pickle) and is validated twice as untrusted data (worker, then bot).
 

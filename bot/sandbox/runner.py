@@ -288,7 +288,7 @@ class Sandbox:
                 "removed at close"
             ),
             "fresh_process_per_run": (
-                "each run forked from a runner that held no other run's request or outcome"
+                "each run forked, before its request, from a process that never held a request or outcome"
                 if info.get("fresh_runner")
                 else False
             ),

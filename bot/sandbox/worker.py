@@ -4,22 +4,27 @@ Started by the bot as ``python -I -B worker.py [--pidns] --tmp DIR [--uid N]``, 
 bubblewrap (as PID 1 of its PID namespace). It speaks framed JSON (see ``protocol.py``) on its
 original stdin/stdout; its stderr is the bot's log.
 
-Three generations of processes, so that no run ever starts from memory that held another run:
+Two kinds of process, so that no run ever starts from memory that held another run:
 
-- the worker itself (the *zygote*) imports torch and never reads a request or an outcome. For each
-  submission it forks a *runner*, waits for it to end, kills whatever is left, then empties the
-  private tmp and checks that it is empty (nothing of ours in it, and on a tmpfs every block and
-  inode free again). When it cannot (a tree too big to remove in time, anything left over) it exits,
-  and the bot replaces it: the tmpfs goes away with its mount namespace.
-- the runner reads one request from the bot, forks the *run* (see ``harness.py``), watches its
-  output pipe, result pipe and exit with a wall-clock deadline, kills whatever the run started,
-  answers with an ``EvalOutcome``-shaped dict and exits. The next runner is forked from the
-  zygote, not from it.
+- the worker itself (the *zygote*) imports torch and never reads a request or an outcome: it closes
+  the bot's pipes at once. It forks each *run* ahead of its request (the run waits for it on a pipe of
+  its own), hands the run's pipes to the supervisor, reaps the run, kills whatever the run left, tells
+  the supervisor how the run ended, then empties the private tmp and checks that it is empty (nothing
+  left, and on a tmpfs every block and inode free again) before it forks the next run. When it cannot
+  (a tree too big to remove in time, anything left over) it exits, and the bot replaces it: the tmpfs
+  goes away with its mount namespace.
+- the *supervisor*, forked once at start, talks to the bot: it reads a request, writes it to the run
+  that is ready, watches the run's output and verdict with a wall-clock deadline, kills the run when
+  it must, and answers with an ``EvalOutcome``-shaped dict. It holds learners' requests and outcomes,
+  and nothing is ever forked from it (a run cannot read it: it is not dumpable, and runs have another
+  uid and no ptrace).
 - the run executes the learner's code and the hidden checks, as an unprivileged uid under seccomp
   (one process: no fork), and dies.
 
+Per submission that is one fork, made before the request exists, and one exit.
+
 Fork safety: torch is imported with one thread and no torch operation runs in the zygote, so it
-stays single-threaded and every runner and run starts from a clean, already-imported torch.
+stays single-threaded and every run starts from a clean, already-imported torch.
 """
 
 from __future__ import annotations
@@ -34,8 +39,10 @@ import math
 import os
 import select
 import signal
+import socket
 import sys
 import time
+import types
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -48,14 +55,10 @@ PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 
-#: What the zygote tells a runner (one byte on its turn pipe), and what a runner tells the zygote.
-TURN_GO = b"G"  # read the next request from the bot
-TURN_ACK = b"A"  # the spare is stopped: answer, then end
-STATUS_TOOK = b"T"  # I have read my request (the spare may take the next one)
-STATUS_CLEAN = b"C"  # my run is over, everything it started is dead and tmp is empty again
-STATUS_DIRTY = b"D"  # my run is over, but tmp could not be emptied: retire
-STATUS_EOF = b"E"  # the bot closed the pipe
-STATUS_BAD_REQUEST = b"B"
+#: The zygote's messages to the supervisor on their socket: a fresh run is ready (its pid, and its
+#: request/output/result pipes passed along), or a run has ended (its wait status and resource usage).
+MSG_RUN = b"R"
+MSG_ENDED = b"X"
 #: The zygote's own exit statuses when it retires (the bot then starts a replacement).
 EXIT_RUNNER_FAILED = 3
 EXIT_TMP_NOT_CLEAN = 4
@@ -88,54 +91,6 @@ SIGNAL_HINTS = {
 }
 
 
-class _Runner:
-    """The zygote's handle on one runner process: its pid and the two pipes."""
-
-    def __init__(self, pid: int, turn: int, status: int) -> None:
-        self.pid, self.turn, self.status = pid, turn, status
-        self.reaped = False
-
-    def send(self, word: bytes) -> None:
-        with contextlib.suppress(OSError):
-            os.write(self.turn, word)
-
-    def receive(self) -> bytes:
-        """The runner's next word; ``b""`` when it ended without one."""
-        try:
-            return os.read(self.status, 1)
-        except OSError:
-            return b""
-
-    def ended(self) -> str:
-        """Wait for the runner to end; how it did."""
-        if self.reaped:
-            return "ended"
-        try:
-            _, status_word = os.waitpid(self.pid, 0)
-        except ChildProcessError:  # already reaped with the others
-            status_word = 0
-        self.reaped = True
-        self.close()
-        if os.WIFSIGNALED(status_word):
-            return f"killed by signal {os.WTERMSIG(status_word)}"
-        return f"exit status {os.WEXITSTATUS(status_word)}"
-
-    def close(self) -> None:
-        for fd in (self.turn, self.status):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self.turn = self.status = -1
-
-    def stop(self) -> None:
-        """Kill it (a spare that never got the turn, or a runner of a worker that is going away)."""
-        if not self.reaped:
-            _kill(self.pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(self.pid, 0)
-            self.reaped = True
-        self.close()
-
-
 class _Run:
     """A run process forked ahead, and the pipes to it: its request, its output, its result."""
 
@@ -166,124 +121,104 @@ class Worker:
         self.libc = ctypes.CDLL(None, use_errno=True)
         self.tmp_baseline = _tmp_free(tmp)  # a tmpfs of its own: (free blocks, free inodes) when empty
 
-    # -- the zygote: one runner per submission ------------------------------------------------------
+    # -- the zygote and the supervisor --------------------------------------------------------------------
 
     def serve(self, proto_in: int, proto_out: int) -> int:
-        """Hand the requests to fresh runners until the bot closes the pipe; retire on anything unexpected.
-
-        A spare runner is always forked ahead, so that no fork of ours (and no runner's exit) is on
-        the way of the next request. Exactly one runner at a time reads the bot's pipe: the zygote
-        grants the turn to the spare once the current runner has read its request. The bot sends the
-        next request only after the current result, and a runner empties tmp and reports it clean
-        (or not) to the zygote before it writes that result: so the next run never starts before the
-        last one is cleared away, and a worker whose tmp cannot be emptied retires before it takes
-        another request.
-        """
-        active = self._fork_runner(proto_in, proto_out)
-        spare: _Runner | None = None
-        try:
-            while True:
-                active.send(TURN_GO)
-                word = active.receive()
-                if word == STATUS_EOF:
-                    return 0
-                if word == STATUS_BAD_REQUEST:
-                    return 2
-                if word != STATUS_TOOK:
-                    return self._retire(f"a runner ended before taking a request ({active.ended()})")
-                # The spare is forked while the run works (not while the bot is busy with the last
-                # result and the next request): it is ready long before this run is over.
-                spare = self._fork_runner(proto_in, proto_out)
-                word = active.receive()
-                if word == STATUS_DIRTY:
-                    spare.stop()  # before the runner may answer: no run after this one, here
-                    spare = None
-                    active.send(TURN_ACK)
-                    active.ended()
-                    return self._retire("tmp is not clean after a run", EXIT_TMP_NOT_CLEAN)
-                if word != STATUS_CLEAN:
-                    spare.stop()
-                    spare = None
-                    return self._retire(f"a runner failed during a run ({active.ended()})")
-                active.close()  # it writes its result and exits; reaped below, off the next run's way
-                self._reap_runners()
-                active, spare = spare, None
-        finally:
-            for runner in (active, spare):
-                if runner is not None:
-                    runner.stop()
-            self._kill_leftovers()
-
-    def _fork_runner(self, proto_in: int, proto_out: int) -> _Runner:
-        turn_r, turn_w = os.pipe()
-        status_r, status_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the runner: never returns
+        """Fork the supervisor, which talks to the bot; then, for ever, fork a fresh run ahead, hand it to
+        the supervisor, reap it, clear away what it left. Retire on anything unexpected."""
+        zygote_end, supervisor_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        supervisor = os.fork()
+        if supervisor == 0:  # never returns
             code = 1
             try:
-                os.close(turn_w)
-                os.close(status_r)
-                code = self.runner(proto_in, proto_out, turn_r, status_w)
+                zygote_end.close()
+                code = self.supervise(proto_in, proto_out, supervisor_end)
             except BaseException as exc:
                 with contextlib.suppress(BaseException):
-                    print(f"sandbox worker: runner failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                    print(f"sandbox worker: supervisor failed: {type(exc).__name__}: {exc}", file=sys.stderr)
             finally:
                 os._exit(code)
-        os.close(turn_r)
-        os.close(status_w)
-        return _Runner(pid, turn_w, status_r)
+        supervisor_end.close()
+        os.close(proto_in)  # the bot's requests and our answers are the supervisor's, never ours
+        os.close(proto_out)
+        try:
+            return self._zygote(supervisor, zygote_end)
+        finally:
+            _kill(supervisor, signal.SIGKILL)
+            self._kill_leftovers()
 
-    def _retire(self, why: str, code: int = EXIT_RUNNER_FAILED) -> int:
-        print(f"sandbox worker: {why}; retiring", file=sys.stderr)
-        return code
+    def _zygote(self, supervisor: int, sock: socket.socket) -> int:
+        while True:
+            run = self.prefork_run()
+            try:
+                socket.send_fds(sock, [MSG_RUN + str(run.pid).encode()], [run.request, run.output, run.result])
+            except OSError:
+                run.discard()
+                return 0  # the supervisor is gone
+            for fd in (run.request, run.output, run.result):
+                os.close(fd)
+            while True:  # until this run (or the supervisor) ends; orphans of runs are reaped on the way
+                try:
+                    pid, status_word, rusage = os.wait4(-1, 0)
+                except ChildProcessError:
+                    return EXIT_RUNNER_FAILED
+                if pid == supervisor:
+                    _kill(run.pid, signal.SIGKILL)
+                    code = os.WEXITSTATUS(status_word) if os.WIFEXITED(status_word) else EXIT_RUNNER_FAILED
+                    if code not in (0, 2):
+                        print(f"sandbox worker: the supervisor ended (wait status {status_word}); retiring",
+                              file=sys.stderr)
+                    return code
+                if pid == run.pid:
+                    break
+            self._kill_descendants(exclude={supervisor})
+            usage = f"{status_word} {rusage.ru_utime} {rusage.ru_stime} {rusage.ru_maxrss}".encode()
+            try:
+                sock.send(MSG_ENDED + usage)
+            except OSError:
+                return 0
+            problem = self.clean_tmp()
+            if problem:
+                print(f"sandbox worker: tmp is not clean after a run ({problem}); retiring", file=sys.stderr)
+                return EXIT_TMP_NOT_CLEAN
 
-    def _reap_runners(self) -> None:
-        with contextlib.suppress(ChildProcessError):
-            while os.waitpid(-1, os.WNOHANG)[0] > 0:
-                pass
-
-    def runner(self, proto_in: int, proto_out: int, turn: int, status: int) -> int:
-        """One request: wait for the turn, read it, run it in a fresh child, clean up, answer."""
+    def supervise(self, proto_in: int, proto_out: int, sock: socket.socket) -> int:
+        """The bot's side of the worker: one request per fresh run the zygote hands over. It holds the
+        learners' requests and outcomes; no run is ever forked from it."""
         _prctl(self.libc, PR_SET_PDEATHSIG, signal.SIGKILL)
-        _prctl(self.libc, PR_SET_CHILD_SUBREAPER, 1)  # what the run leaves behind comes back to us
-        run = self.prefork_run()
-        if os.read(turn, 1) != TURN_GO:
-            run.discard()
-            return 0  # the zygote is going away
-        try:
-            request = protocol.read_message(proto_in, protocol.MAX_REQUEST_BYTES)
-        except (OSError, ValueError, EOFError) as exc:
-            print(f"sandbox worker: bad request: {exc}", file=sys.stderr)
-            run.discard()
-            os.write(status, STATUS_BAD_REQUEST)
-            return 0
-        if request is None:
-            run.discard()
-            os.write(status, STATUS_EOF)
-            return 0
-        os.write(status, STATUS_TOOK)
-        request_id = request.get("id")
+        self.sock = sock
+        while True:
+            try:
+                message, fds, _flags, _addr = socket.recv_fds(sock, 64, 3)
+            except OSError:
+                return EXIT_RUNNER_FAILED
+            if not message.startswith(MSG_RUN) or len(fds) != 3:
+                for fd in fds:
+                    os.close(fd)
+                return EXIT_RUNNER_FAILED if message else 0
+            run = _Run(int(message[1:]), *fds)
+            try:
+                request = protocol.read_message(proto_in, protocol.MAX_REQUEST_BYTES)
+            except (OSError, ValueError, EOFError) as exc:
+                print(f"sandbox worker: bad request: {exc}", file=sys.stderr)
+                return 2
+            if request is None:
+                return 0  # the bot closed the pipe (the zygote kills the run waiting for it)
+            request_id = request.get("id")
 
-        def started() -> None:
-            protocol.write_message(proto_out, {"type": "started", "id": request_id})
+            def started(request_id: Any = request_id) -> None:
+                protocol.write_message(proto_out, {"type": "started", "id": request_id})
 
-        try:
-            outcome = self.evaluate(request, started, run)
-        except Exception as exc:  # our bug, not the learner's: report it
-            outcome = {"status": "unavailable", "error": f"worker error: {type(exc).__name__}: {exc}"}
-        problem = self.clean_tmp()
-        if problem:
-            print(f"sandbox worker: {problem}", file=sys.stderr)
-            os.write(status, STATUS_DIRTY)
-            os.read(turn, 1)  # the zygote has stopped the spare: no other run will see this tmp
-        else:
-            os.write(status, STATUS_CLEAN)
-        try:
-            protocol.write_message(proto_out, {"type": "result", "id": request_id, "outcome": outcome})
-        except OSError as exc:
-            if exc.errno != errno.EPIPE:
+            try:
+                outcome = self.evaluate(request, started, run)
+            except Exception as exc:  # our bug, not the learner's: report it
+                outcome = {"status": "unavailable", "error": f"worker error: {type(exc).__name__}: {exc}"}
+            try:
+                protocol.write_message(proto_out, {"type": "result", "id": request_id, "outcome": outcome})
+            except OSError as exc:
+                if exc.errno == errno.EPIPE:
+                    return 0
                 raise
-        return 0
 
     def _kill_leftovers(self) -> None:
         """When the worker stops: nobody but us (and init) may be left in the sandbox."""
@@ -382,7 +317,7 @@ class Worker:
         wall = float(request["wall_seconds"])
         budget = int(request["output_bytes"])
         cpu_seconds = self.limits(request)["cpu_seconds"]
-        run = run or self.prefork_run()
+        assert run is not None, "runs are forked by the zygote, not by the supervisor"
         pid, out_r, res_r = run.pid, run.output, run.result
         started = time.monotonic()
         try:
@@ -489,6 +424,8 @@ class Worker:
         return None
 
     def _watch(self, pid: int, out_r: int, res_r: int, deadline: float, budget: int) -> dict[str, Any]:
+        """Read the run's output and verdict until it ends (the zygote, its parent, says so on our
+        socket), the wall clock runs out, or it writes too much."""
         state: dict[str, Any] = {
             "output": bytearray(),
             "result": bytearray(),
@@ -497,58 +434,53 @@ class Worker:
             "output_over": False,
             "result_over": False,
         }
+        ended = self.sock.fileno()
         poller = select.poll()
         poller.register(out_r, select.POLLIN)
         poller.register(res_r, select.POLLIN)
-        pidfd = _pidfd_open(pid)
-        if pidfd is not None:
-            poller.register(pidfd, select.POLLIN)
-        try:
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    state["timed_out"] = True
-                    return state
-                tick = remaining if pidfd is not None else min(remaining, 0.01)
-                for fd, _event in poller.poll(max(1, math.ceil(tick * 1000))):
-                    if fd == pidfd:
-                        state["exited"] = True
-                    elif fd == out_r:
-                        if not _read_into(out_r, state["output"], poller):
-                            continue
-                        if len(state["output"]) > budget:
-                            state["output_over"] = True
-                            return state
-                    elif fd == res_r:
-                        _read_into(res_r, state["result"], poller)
-                        if len(state["result"]) > protocol.MAX_RESULT_BYTES:
-                            state["result_over"] = True
-                            return state
-                if pidfd is None and not state["exited"]:
-                    state["exited"] = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-                if state["exited"]:
-                    return state
-        finally:
-            if pidfd is not None:
-                os.close(pidfd)
+        poller.register(ended, select.POLLIN)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                state["timed_out"] = True
+                return state
+            for fd, _event in poller.poll(max(1, math.ceil(remaining * 1000))):
+                if fd == ended:
+                    state["exited"] = True
+                elif fd == out_r:
+                    if not _read_into(out_r, state["output"], poller):
+                        continue
+                    if len(state["output"]) > budget:
+                        state["output_over"] = True
+                        return state
+                elif fd == res_r:
+                    _read_into(res_r, state["result"], poller)
+                    if len(state["result"]) > protocol.MAX_RESULT_BYTES:
+                        state["result_over"] = True
+                        return state
+            if state["exited"]:
+                return state
 
     def _finish_run(self, pid: int, exited: bool) -> tuple[int, Any]:
-        """Kill everything the run started, reap it; the child's wait status and rusage."""
+        """Kill the run if it is still going; its wait status and resource usage, from the zygote."""
         if not exited:
             _kill(pid, signal.SIGKILL)
-        _kill(-pid, signal.SIGKILL)  # its process group (the zygote then kills the rest of the namespace)
-        _, status_word, rusage = os.wait4(pid, 0)
-        self._kill_descendants()
-        return status_word, rusage
+        _kill(-pid, signal.SIGKILL)  # its process group (the zygote kills whatever else it started)
+        message = self.sock.recv(256)
+        if not message.startswith(MSG_ENDED):
+            raise RuntimeError("the zygote did not report the run's end")
+        status, utime, stime, maxrss = message[1:].split()
+        usage = types.SimpleNamespace(ru_utime=float(utime), ru_stime=float(stime), ru_maxrss=int(maxrss))
+        return int(status), usage
 
-    def _kill_descendants(self) -> None:
+    def _kill_descendants(self, exclude: set[int] | frozenset[int] = frozenset()) -> None:
         """Whatever escaped the process group (setsid, double fork) was reparented to us, the
-        subreaper: kill and reap until nothing is left."""
+        subreaper: kill and reap until nothing is left (but ``exclude``: the supervisor)."""
         me = os.getpid()
         give_up = time.monotonic() + 2.0
         while True:
-            _reap_all()
-            victims = _descendants(me)
+            _reap_all(exclude)
+            victims = _descendants(me) - set(exclude)
             if not victims:
                 return
             if time.monotonic() > give_up:
@@ -638,13 +570,6 @@ class Worker:
 # -- process helpers -----------------------------------------------------------------------------
 
 
-def _pidfd_open(pid: int) -> int | None:
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return None
-
-
 def _read_into(fd: int, into: bytearray, poller: select.poll) -> bool:
     try:
         chunk = os.read(fd, 65536)
@@ -662,14 +587,19 @@ def _kill(pid: int, sig: int) -> None:
         os.kill(pid, sig)
 
 
-def _reap_all() -> None:
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
+def _reap_all(exclude: set[int] | frozenset[int] = frozenset()) -> None:
+    """Reap every child that has ended (but those in ``exclude``, left for their own wait)."""
+    for pid in _children(os.getpid()) - set(exclude):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+
+
+def _children(parent: int) -> set[int]:
+    try:
+        with open(f"/proc/{parent}/task/{parent}/children") as f:
+            return {int(p) for p in f.read().split()}
+    except OSError:
+        return set()
 
 
 def _descendants(root: int) -> set[int]:
@@ -800,7 +730,7 @@ def main(argv: list[str] | None = None) -> int:
         import harness  # noqa: F401
 
         # Everything imported so far is never collected (it lives as long as the worker): moved out of
-        # the collector's reach, so that a runner's or a run's collections do not write to (and copy)
+        # the collector's reach, so that the supervisor's or a run's collections do not write to (and copy)
         # the pages they share with us.
         gc.collect()
         gc.freeze()
