@@ -493,7 +493,7 @@ class Sandbox:
         if self._closed:
             raise SandboxUnavailable("the sandbox is closed")
         while self._idle:
-            worker = self._idle.pop(0)  # the longest idle: its spare runner is surely ready
+            worker = self._idle.pop(0)  # the longest idle: its next run is surely forked and waiting
             if worker.proc.returncode is None:
                 return worker
             self._workers.discard(worker)  # died while idle; _on_exit stops and replaces it
