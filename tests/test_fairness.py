@@ -76,7 +76,7 @@ def repo(tmp_path: Path) -> Repository:
 
 
 async def until(condition, what: str) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(2000):
+    for _ in range(12000):  # a minute at most, however slow the machine
         if condition():
             return
         await asyncio.sleep(0.005)

@@ -20,7 +20,7 @@ import re
 import secrets
 import sys
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -480,15 +480,22 @@ async def test_no_host_paths_in_proc_1_or_the_modules(sandbox: Sandbox) -> None:
 
 # ---------------------------------------------------------------- 6. fairness: a bounded queue
 
+
+async def until(condition: Callable[[], bool], patience: float = 60.0) -> None:
+    """Wait (boundedly, however slow the machine) until ``condition()`` holds."""
+    for _ in range(int(patience / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("never happened")
+
 async def test_the_queue_is_bounded_in_length() -> None:
     config = SandboxConfig(workers=1, wall_seconds=3.0, queue_limit=2, queue_seconds=60)
     async with Sandbox(config) as sb:
         hog = asyncio.create_task(sb.evaluate("while True:\n    pass\n", []))
-        while not sb.is_saturated():
-            await asyncio.sleep(0.01)
+        await until(sb.is_saturated)
         waiting = [asyncio.create_task(sb.evaluate("x = 1\n", [])) for _ in range(2)]
-        while sb.waiting < 2:
-            await asyncio.sleep(0.01)
+        await until(lambda: sb.waiting >= 2)
         refused = await asyncio.gather(*(sb.evaluate("x = 2\n", []) for _ in range(3)))
         assert [o.status for o in refused] == ["busy"] * 3
         assert all(o.extra["busy"] == "queue" for o in refused)
@@ -501,8 +508,7 @@ async def test_the_wait_in_the_queue_is_bounded_in_time() -> None:
     config = SandboxConfig(workers=1, wall_seconds=5.0, queue_limit=5, queue_seconds=0.2)
     async with Sandbox(config) as sb:
         hog = asyncio.create_task(sb.evaluate("while True:\n    pass\n", []))
-        while not sb.is_saturated():
-            await asyncio.sleep(0.01)
+        await until(sb.is_saturated)
         late = await sb.evaluate("x = 1\n", [])
         assert late.status == "busy" and "0.2 s" in late.error, late
         assert not hog.done()  # the waiter gave up before the hog's 5 s were over
