@@ -24,10 +24,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.config import Settings
+from bot.content import load_course
 from bot.service import Tutor
 from bot.storage import Repository
 from dialogs import cards
-from dialogs.course import load_course
 from dialogs.engine import Engine
 from dialogs.messages import Push, Reply
 from dialogs.state import LearnerState

@@ -55,8 +55,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bot.content import default_content_dir, load_course  # noqa: E402
 from dialogs import markup  # noqa: E402
-from dialogs.course import Choice, CodeTask, Course, Predict, Statements, default_content_dir, load_course  # noqa: E402
+from dialogs.course import Choice, CodeTask, Course, Predict, Statements  # noqa: E402
 from tests.support.fake_bot_api import FakeBotAPI, Learner, RecordedRequest, SentMessage  # noqa: E402
 
 BOT_NAME = "AutogradTutorBot"

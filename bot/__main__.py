@@ -25,7 +25,7 @@ def _setup_logging(settings: Settings, quiet: bool) -> None:
 
 
 def _load_course(settings: Settings):
-    from dialogs.course import load_course
+    from bot.content import load_course
 
     try:
         return load_course(settings.content_dir)
@@ -41,7 +41,7 @@ def _sandbox(settings: Settings):
 
 
 def cmd_check_content(args: argparse.Namespace, settings: Settings) -> int:
-    from dialogs.course import load_course
+    from bot.content import load_course
     from dialogs.stats import course_report
 
     root = Path(args.dir) if args.dir else settings.content_dir

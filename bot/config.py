@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dialogs.course import default_content_dir
+from bot.content import default_content_dir
 
 if TYPE_CHECKING:
     from bot.sandbox import SandboxConfig

@@ -1,4 +1,5 @@
-"""The course: a pydantic schema of the YAML content and a loader that fails with file, location, reason.
+"""The course: a pydantic schema of the YAML content, and how it is built from its documents, failing
+with file, location and reason (the shell reads the files: ``bot/content.py``).
 
 Layout of a content directory::
 
@@ -13,13 +14,11 @@ Code is language-neutral and technical terms stay English in both languages.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dialogs.errors import ContentError
@@ -305,7 +304,11 @@ class Course:
     recap_every: int
     parts: tuple[Part, ...]
     ui: dict[str, dict[str, str]]  # lang -> key -> template
-    root: Path
+    root: str  # where the course was read from (pictures are named relative to it)
+
+    def picture(self, name: str) -> str:
+        """The path of a picture a step names."""
+        return f"{self.root.rstrip('/')}/{name}"
 
     def sections(self) -> Iterator[Section]:
         for part in self.parts:
@@ -366,18 +369,7 @@ def next_step_id(section: Section, index: int) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Loading
-
-
-def _yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ContentError(str(path), where, f"YAML syntax: {exc.problem or exc}") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ContentError(str(path), "", f"cannot read: {exc}") from None
+# Building the course from its documents (the shell reads the files: bot/content.py)
 
 
 def _describe_location(data: Any, loc: tuple[Any, ...]) -> str:
@@ -405,7 +397,8 @@ def _describe_location(data: Any, loc: tuple[Any, ...]) -> str:
     return "".join(parts)
 
 
-def _validate(model: type[BaseModel], data: Any, path: Path) -> Any:
+def validate(model: type[BaseModel], data: Any, where: str) -> Any:
+    """``data`` (a document read from ``where``) as ``model``; ContentError naming the first problem."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -416,22 +409,22 @@ def _validate(model: type[BaseModel], data: Any, path: Path) -> Any:
             msg = f"'{err['loc'][-1]}' is missing"
         elif err["type"] == "extra_forbidden":
             msg = f"unknown field '{err['loc'][-1]}'"
-        raise ContentError(str(path), _describe_location(data, tuple(err["loc"])), msg + more) from None
+        raise ContentError(where, _describe_location(data, tuple(err["loc"])), msg + more) from None
 
 
-def _check_section_graph(section: Section, path: Path) -> None:
+def _check_section_graph(section: Section, path: str) -> None:
     ids = [s.id for s in section.steps]
     seen: set[str] = set()
     for i, sid in enumerate(ids):
         if sid in seen:
-            raise ContentError(str(path), f"steps[{i}] (id {sid})", f"step id {sid!r} is used twice")
+            raise ContentError(path, f"steps[{i}] (id {sid})", f"step id {sid!r} is used twice")
         seen.add(sid)
         if not sid.startswith(section.id + "."):
-            raise ContentError(str(path), f"steps[{i}] (id {sid})",
+            raise ContentError(path, f"steps[{i}] (id {sid})",
                                f"step ids must start with the section id '{section.id}.'")
     for i, step in enumerate(section.steps):
         if step.next is not None and step.next != END and step.next not in seen:
-            raise ContentError(str(path), f"steps[{i}] (id {step.id}).next",
+            raise ContentError(path, f"steps[{i}] (id {step.id}).next",
                                f"'{step.next}' is not a step of this section (or 'end')")
     # reachability from the first step
     index = {sid: i for i, sid in enumerate(ids)}
@@ -445,7 +438,7 @@ def _check_section_graph(section: Section, path: Path) -> None:
         todo.append(next_step_id(section, index[sid]))
     for i, sid in enumerate(ids):
         if sid not in reached:
-            raise ContentError(str(path), f"steps[{i}] (id {sid})",
+            raise ContentError(path, f"steps[{i}] (id {sid})",
                                "unreachable: no step leads here (check the 'next' fields before it)")
     # every step must reach the end (no loop without an exit)
     for i, sid in enumerate(ids):
@@ -453,106 +446,96 @@ def _check_section_graph(section: Section, path: Path) -> None:
         cur = sid
         while cur != END:
             if cur in walked:
-                raise ContentError(str(path), f"steps[{i}] (id {sid})",
+                raise ContentError(path, f"steps[{i}] (id {sid})",
                                    "dead end: following 'next' from here loops and never ends the section")
             walked.add(cur)
             cur = next_step_id(section, index[cur])
 
 
-def _check_cards(section: Section, path: Path, seen: dict[str, str]) -> None:
+def _check_cards(section: Section, path: str, seen: dict[str, str]) -> None:
     """Card ids: ``<section id>.c-<slug>``, short, unique in the whole course (``seen``: id -> where)."""
     for i, card in enumerate(section.cards):
         where = f"cards[{i}] (id {card.id})"
         if card.id in seen:
-            raise ContentError(str(path), where, f"card id {card.id!r} is used twice (also {seen[card.id]})")
+            raise ContentError(path, where, f"card id {card.id!r} is used twice (also {seen[card.id]})")
         seen[card.id] = f"{path} {where}"
         slug = card.id.removeprefix(section.id + ".")
         if slug == card.id or not CARD_SLUG.fullmatch(slug):
-            raise ContentError(str(path), where, f"card ids are '{section.id}.c-<slug>' (lowercase words "
+            raise ContentError(path, where, f"card ids are '{section.id}.c-<slug>' (lowercase words "
                                                  f"joined by '-'), e.g. '{section.id}.c-where-grad-lands'")
         if len(card.id) > CARD_ID_MAX:
-            raise ContentError(str(path), where, f"card id longer than {CARD_ID_MAX} characters "
+            raise ContentError(path, where, f"card id longer than {CARD_ID_MAX} characters "
                                                  "(it travels in Telegram buttons): shorten the slug")
 
 
-def load_ui(root: Path) -> dict[str, dict[str, str]]:
+def check_section(data: Any, where: str, seen_cards: dict[str, str]) -> Section:
+    """One section document: its schema, its step graph, its card ids (``seen_cards``: id -> where)."""
+    section: Section = validate(Section, data, where)
+    _check_section_graph(section, where)
+    _check_cards(section, where, seen_cards)
+    return section
+
+
+def build_ui(documents: dict[str, tuple[str, Any]]) -> dict[str, dict[str, str]]:
+    """The UI strings, ``{lang: (where, document)}``; both languages must have the same keys."""
     ui: dict[str, dict[str, str]] = {}
     for lang in LANGS:
-        path = root / "ui" / f"{lang}.yaml"
-        if not path.exists():
-            raise ContentError(str(path), "", f"the UI strings for '{lang}' are missing")
-        data = _yaml(path)
+        if lang not in documents:
+            raise ContentError(f"ui/{lang}.yaml", "", f"the UI strings for '{lang}' are missing")
+        where, data = documents[lang]
         if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-            raise ContentError(str(path), "", "expected a mapping of key: text")
+            raise ContentError(where, "", "expected a mapping of key: text")
         ui[lang] = {str(k): v for k, v in data.items()}
     missing = set(ui["en"]) ^ set(ui["zh"])
     if missing:
         key = sorted(missing)[0]
-        where = "zh" if key in ui["en"] else "en"
-        raise ContentError(str(root / "ui" / f"{where}.yaml"), key, "key missing in this language")
+        lang = "zh" if key in ui["en"] else "en"
+        raise ContentError(documents[lang][0], key, "key missing in this language")
     return ui
 
 
-def load_course(root: str | Path) -> Course:
-    """Load and validate the course under ``root``; raise ContentError on the first problem."""
-    root = Path(root)
-    course_path = root / "course.yaml"
-    if not course_path.exists():
-        raise ContentError(str(course_path), "", "no course.yaml in the content directory")
-    meta: CourseFile = _validate(CourseFile, _yaml(course_path), course_path)
-    ui = load_ui(root)
-
-    by_id: dict[str, tuple[Section, Path]] = {}
+def build_course(course: tuple[str, Any], sections: list[tuple[str, Any]], ui: dict[str, tuple[str, Any]],
+                 root: str, has_file: Callable[[str], bool]) -> Course:
+    """The course from its documents, each with where it was read (``course.yaml``, the section files,
+    the UI strings); ``has_file`` says whether a picture a step names exists under ``root``. Raises
+    ContentError on the first problem, with file, location and reason."""
+    course_where, course_data = course
+    meta: CourseFile = validate(CourseFile, course_data, course_where)
+    strings = build_ui(ui)
+    by_id: dict[str, tuple[Section, str]] = {}
     card_ids: dict[str, str] = {}
-    for path in sorted(root.rglob("*.yaml")):
-        rel = path.relative_to(root)
-        if rel.parts[0] == "ui" or path == course_path:
-            continue
-        data = _yaml(path)
-        section: Section = _validate(Section, data, path)
+    for where, data in sections:
+        section: Section = validate(Section, data, where)
         if section.id in by_id:
-            raise ContentError(str(path), "id", f"section id {section.id!r} is also used in {by_id[section.id][1]}")
-        _check_section_graph(section, path)
-        _check_cards(section, path, card_ids)
+            raise ContentError(where, "id", f"section id {section.id!r} is also used in {by_id[section.id][1]}")
+        _check_section_graph(section, where)
+        _check_cards(section, where, card_ids)
         for i, step in enumerate(section.steps):
-            if step.image is not None and not (root / step.image).is_file():
-                raise ContentError(str(path), f"steps[{i}] (id {step.id}).image", f"no file {step.image}")
-        by_id[section.id] = (section, path)
+            if step.image is not None and not has_file(step.image):
+                raise ContentError(where, f"steps[{i}] (id {step.id}).image", f"no file {step.image}")
+        by_id[section.id] = (section, where)
 
     parts: list[Part] = []
     listed: set[str] = set()
     part_ids: set[str] = set()
     for pi, ref in enumerate(meta.parts):
         if ref.id in part_ids:
-            raise ContentError(str(course_path), f"parts[{pi}] (id {ref.id})", "part id used twice")
+            raise ContentError(course_where, f"parts[{pi}] (id {ref.id})", "part id used twice")
         part_ids.add(ref.id)
-        sections = []
+        found = []
         for si, sid in enumerate(ref.sections):
             if sid not in by_id:
-                raise ContentError(str(course_path), f"parts[{pi}] (id {ref.id}).sections[{si}]",
+                raise ContentError(course_where, f"parts[{pi}] (id {ref.id}).sections[{si}]",
                                    f"no section with id {sid!r} in {root}")
             if sid in listed:
-                raise ContentError(str(course_path), f"parts[{pi}] (id {ref.id}).sections[{si}]",
+                raise ContentError(course_where, f"parts[{pi}] (id {ref.id}).sections[{si}]",
                                    f"section {sid!r} is listed twice")
             listed.add(sid)
-            sections.append(by_id[sid][0])
-        if not sections:
-            raise ContentError(str(course_path), f"parts[{pi}] (id {ref.id})", "a part needs sections")
-        parts.append(Part(ref.id, ref.title, tuple(sections)))
-    for sid, (_, path) in by_id.items():
+            found.append(by_id[sid][0])
+        if not found:
+            raise ContentError(course_where, f"parts[{pi}] (id {ref.id})", "a part needs sections")
+        parts.append(Part(ref.id, ref.title, tuple(found)))
+    for sid, (_, where) in by_id.items():
         if sid not in listed:
-            raise ContentError(str(path), "id", f"section {sid!r} is not listed in course.yaml (unreachable)")
-    return Course(meta.title, meta.recap_every, tuple(parts), ui, root)
-
-
-def default_content_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "content"
-
-
-def load_section_file(path: str | Path) -> Section:
-    """Validate one section file on its own (schema and step graph), for authors and tools."""
-    path = Path(path)
-    section: Section = _validate(Section, _yaml(path), path)
-    _check_section_graph(section, path)
-    _check_cards(section, path, {})
-    return section
+            raise ContentError(where, "id", f"section {sid!r} is not listed in course.yaml (unreachable)")
+    return Course(meta.title, meta.recap_every, tuple(parts), strings, root)

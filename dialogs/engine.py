@@ -405,7 +405,7 @@ class Engine:
         step = self._current(s)
         s = s.moved(attempts=0, hints=0, selected=(), judged=(), pending=None)
         if step.image:
-            out.replies.append(Photo(str(self.course.root / step.image), step.point.get(s.lang)))
+            out.replies.append(Photo(self.course.picture(step.image), step.point.get(s.lang)))
         return kind_of(step).present(self, s, step, out)
 
     def _section_end(self, s: LearnerState, out: Out, again: bool = False) -> LearnerState:

@@ -22,9 +22,10 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.content import load_course
 from bot.service import Tutor
 from bot.storage import Repository
-from dialogs.course import CARD_ID_MAX, Course, load_course
+from dialogs.course import CARD_ID_MAX, Course
 from dialogs.errors import ContentError
 from dialogs.messages import Command, Edit, Reply, Say, Text
 from dialogs.migrations.card_ids import CARD_IDS

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from dialogs.course import load_course
+from bot.content import load_course
 from dialogs.errors import ContentError
 from tests.support.driver import FIXTURES
 

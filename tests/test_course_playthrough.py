@@ -12,9 +12,10 @@ from functools import cache
 
 import pytest
 
+from bot.content import load_course
 from bot.telegram.render import to_html
 from dialogs.actions import encode
-from dialogs.course import Choice, CodeTask, Course, Predict, Statements, load_course
+from dialogs.course import Choice, CodeTask, Course, Predict, Statements
 from dialogs.evaluation import CheckResult, EvalOutcome
 from dialogs.messages import Edit, EvalResult, Evaluate, Say
 from tests.support.driver import Driver

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from bot.content import load_course
 from dialogs import graph as graphs
-from dialogs.course import Course, load_course
+from dialogs.course import Course
 from dialogs.evaluation import EvalOutcome
 from dialogs.messages import EvalResult, Evaluate, GraphView, Say
 from tests.support.driver import FIXTURES, Driver, mini_course

@@ -183,7 +183,8 @@ async def test_untrusted_text_is_cut() -> None:
 
 
 async def test_every_lesson_graph_in_the_course_draws(sandbox: Sandbox) -> None:
-    from dialogs.course import Explain, load_course
+    from bot.content import load_course
+    from dialogs.course import Explain
 
     course = load_course(REPO / "content")
     steps = [st for sec in course.sections() for st in sec.steps if isinstance(st, Explain) and st.graph]

@@ -21,11 +21,12 @@ import pytest
 import pytest_asyncio
 
 from bot.console import OUR_STYLES, Console, Style, render
+from bot.content import load_course
 from bot.sandbox import Sandbox, SandboxConfig
 from bot.telegram.render import CAPTION_LIMIT, to_html
 from dialogs import graph as graphs
 from dialogs import markup
-from dialogs.course import Course, load_course
+from dialogs.course import Course
 from dialogs.evaluation import CheckResult, CheckSpec, EvalOutcome
 from dialogs.messages import Edit, EvalResult, Evaluate, GraphView, Photo, Reply, Say
 from tests.support.driver import Driver, mini_course

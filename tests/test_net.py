@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from bot.content import load_course
 from bot.sandbox import Sandbox, SandboxConfig
 from bot.sandbox.launch import bwrap_command, bwrap_launch
 from bot.service import Tutor
 from bot.storage import Repository
 from dialogs import cards
-from dialogs.course import Course, load_course
+from dialogs.course import Course
 from dialogs.messages import Command, Edit, Event, LogAnswer, Press, Reply, Say, Start, Text
 from tests.support.driver import FIXTURES, NOW, Driver, mini_course
 

@@ -26,11 +26,12 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.content import load_course
 from bot.sandbox import Sandbox, SandboxConfig
 from bot.telegram import app as telegram_app
 from bot.telegram.render import LIMIT, to_html, units
 from dialogs import markup
-from dialogs.course import Choice, Course, Explain, Predict, Statements, load_course
+from dialogs.course import Choice, Course, Explain, Predict, Statements
 from dialogs.messages import Event, Press, Text
 from tests.support.driver import FIXTURES, mini_course
 from tests.support.fake_bot_api import DROPPED, MAX_TEXT_LENGTH, FakeBotAPI, JSONDict, SentMessage, utf16_len

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from bot.content import load_course
 from dialogs import markup
-from dialogs.course import Choice, CodeTask, Course, Explain, Predict, Statements, load_course
+from dialogs.course import Choice, CodeTask, Course, Explain, Predict, Statements
 from tests.support.terminal import ROOT, ChatProcess
 
 LETTERS = "abcdefgh"

@@ -12,8 +12,9 @@ from functools import cache
 
 import pytest
 
+from bot.content import load_course
 from bot.sandbox import Sandbox, SandboxConfig
-from dialogs.course import CodeTask, Course, load_course
+from dialogs.course import CodeTask, Course
 from dialogs.evaluation import CheckSpec
 from dialogs.stats import below_bar, course_report
 from tests.support.truth import ROOT, claims_of, run_claims

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dialogs.course import Course, load_course
+from bot.content import load_course
+from dialogs.course import Course
 from dialogs.engine import Engine
 from dialogs.messages import Button, Command, Edit, Effect, Event, Press, Reply, Say, Start, Text, Turn
 from dialogs.state import LearnerState

@@ -17,16 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dialogs.course import (
-    Choice,
-    CodeTask,
-    Explain,
-    Predict,
-    Section,
-    Statements,
-    load_course,
-    load_section_file,
-)
+from bot.content import load_course, load_section_file
+from dialogs.course import Choice, CodeTask, Explain, Predict, Section, Statements
 
 ROOT = Path(__file__).resolve().parents[2]
 
