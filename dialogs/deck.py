@@ -4,7 +4,6 @@ and the cards a finished section adds. Plain functions over the engine's ``Host`
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from dialogs import answers, aside, cards, daily, schedule
 from dialogs.actions import Action, card_show, rate, rating_of
@@ -132,8 +131,3 @@ def review(host: Host, s: LearnerState, cid: str, rating: int, out: Out) -> Lear
         return show(host, s.moved(card=due[0], card_shown=False), out)
     note = "cards_done" if not due else "cards_daily_max_reached"
     return aside.restore(host, s.but(card=None), out, note)
-
-
-def card_text(host: Host, s: LearnerState, cid: str) -> tuple[str, str]:
-    card: Any = host.course.card(cid)
-    return card.q.get(s.lang), card.a.get(s.lang)

@@ -13,7 +13,7 @@ import json
 import re
 import shutil
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -27,10 +27,10 @@ from bot.service import Tutor
 from bot.storage import Repository
 from dialogs.course import CARD_ID_MAX, Course
 from dialogs.errors import ContentError
-from dialogs.messages import Command, Edit, Reply, Say, Text
+from dialogs.messages import Command, Text
 from dialogs.migrations.card_ids import CARD_IDS
 from dialogs.state import STATE_VERSION, LearnerState, migrate
-from tests.support.driver import FIXTURES
+from tests.support.driver import FIXTURES, Inbox
 from tests.test_course_loader import broken_copy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,18 +192,6 @@ def landed(tmp_path: Path) -> tuple[Path, dict[str, dict[str, Any]], list[tuple[
         logs = list(db.execute("SELECT learner_id, card, rating FROM reviewlog ORDER BY learner_id, id"))
     db.close()
     return path, states, logs
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.replies: list[Reply] = []
-
-    async def __call__(self, replies: Sequence[Reply]) -> None:
-        self.replies.extend(replies)
-
-    def text(self) -> str:
-        return "\n".join(r.text if isinstance(r, Say) else r.note for r in self.replies
-                         if isinstance(r, Say) or (isinstance(r, Edit) and r.note))
 
 
 def test_the_fixture_is_what_its_script_says() -> None:

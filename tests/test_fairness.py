@@ -16,8 +16,8 @@ from bot.sandbox import Sandbox, SandboxConfig
 from bot.service import Tutor
 from bot.storage import Repository
 from dialogs.evaluation import CheckResult, CheckSpec, EvalOutcome
-from dialogs.messages import Command, Edit, GraphView, Reply, Say, Text
-from tests.support.driver import NOW, mini_course
+from dialogs.messages import Command, Text
+from tests.support.driver import NOW, Inbox, mini_course
 
 GRAPH = {"root": {"name": "y", "shape": [1], "dtype": "float32", "requires_grad": True},
          "nodes": [{"id": 0, "kind": "backward", "name": "MulBackward0", "saved": []}],
@@ -51,21 +51,6 @@ class GatedEvaluator:
 
     def is_saturated(self) -> bool:
         return self.saturated
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.replies: list[Reply] = []
-
-    async def __call__(self, replies: Sequence[Reply]) -> None:
-        self.replies.extend(replies)
-
-    def text(self) -> str:
-        return "\n".join(r.text if isinstance(r, Say) else r.note for r in self.replies
-                         if isinstance(r, Say) or (isinstance(r, Edit) and r.note))
-
-    def graphs(self) -> int:
-        return sum(isinstance(r, GraphView) for r in self.replies)
 
 
 @pytest.fixture

@@ -21,24 +21,10 @@ from bot.service import Tutor
 from bot.storage import Repository
 from dialogs import cards
 from dialogs.course import Course
-from dialogs.messages import Command, Edit, Event, LogAnswer, Press, Reply, Say, Start, Text
-from tests.support.driver import FIXTURES, NOW, Driver, mini_course
+from dialogs.messages import Command, Event, LogAnswer, Press, Say, Start, Text
+from tests.support.driver import FIXTURES, NOW, Driver, Inbox, mini_course
 
 # ------------------------------------------------------------------------------------------- helpers
-
-
-class Inbox:
-    """What one chat received."""
-
-    def __init__(self) -> None:
-        self.replies: list[Reply] = []
-
-    async def __call__(self, replies: Sequence[Reply]) -> None:
-        self.replies.extend(replies)
-
-    def text(self) -> str:
-        return "\n".join(r.text if isinstance(r, Say) else r.note for r in self.replies
-                         if isinstance(r, Say) or (isinstance(r, Edit) and r.note))
 
 
 class Clock:

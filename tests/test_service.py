@@ -10,9 +10,9 @@ import pytest
 from bot.service import Tutor
 from bot.storage import Repository
 from dialogs.evaluation import CheckResult, CheckSpec, EvalOutcome
-from dialogs.messages import Command, Edit, Reply, Say, Start, Text
+from dialogs.messages import Command, Start, Text
 from dialogs.state import LearnerState
-from tests.support.driver import NOW, mini_course
+from tests.support.driver import NOW, Inbox, mini_course
 
 
 class ScriptedEvaluator:
@@ -30,18 +30,6 @@ class ScriptedEvaluator:
 
     def is_saturated(self) -> bool:
         return False
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.replies: list[Reply] = []
-
-    async def __call__(self, replies: Sequence[Reply]) -> None:
-        self.replies.extend(replies)
-
-    def text(self) -> str:
-        return "\n".join(r.text if isinstance(r, Say) else r.note for r in self.replies
-                         if isinstance(r, Say) or (isinstance(r, Edit) and r.note))
 
 
 @pytest.fixture

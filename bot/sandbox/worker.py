@@ -60,7 +60,7 @@ PR_SET_CHILD_SUBREAPER = 36
 MSG_RUN = b"R"
 MSG_ENDED = b"X"
 #: The zygote's own exit statuses when it retires (the bot then starts a replacement).
-EXIT_RUNNER_FAILED = 3
+EXIT_FAILED = 3
 EXIT_TMP_NOT_CLEAN = 4
 
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -161,10 +161,10 @@ class Worker:
                 try:
                     pid, status_word, rusage = os.wait4(-1, 0)
                 except ChildProcessError:
-                    return EXIT_RUNNER_FAILED
+                    return EXIT_FAILED
                 if pid == supervisor:
                     _kill(run.pid, signal.SIGKILL)
-                    code = os.WEXITSTATUS(status_word) if os.WIFEXITED(status_word) else EXIT_RUNNER_FAILED
+                    code = os.WEXITSTATUS(status_word) if os.WIFEXITED(status_word) else EXIT_FAILED
                     if code not in (0, 2):
                         print(f"sandbox worker: the supervisor ended (wait status {status_word}); retiring",
                               file=sys.stderr)
@@ -191,11 +191,11 @@ class Worker:
             try:
                 message, fds, _flags, _addr = socket.recv_fds(sock, 64, 3)
             except OSError:
-                return EXIT_RUNNER_FAILED
+                return EXIT_FAILED
             if not message.startswith(MSG_RUN) or len(fds) != 3:
                 for fd in fds:
                     os.close(fd)
-                return EXIT_RUNNER_FAILED if message else 0
+                return EXIT_FAILED if message else 0
             run = _Run(int(message[1:]), *fds)
             try:
                 request = protocol.read_message(proto_in, protocol.MAX_REQUEST_BYTES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 from bot.content import load_course
 from dialogs.course import Course
 from dialogs.engine import Engine
-from dialogs.messages import Button, Command, Edit, Effect, Event, Press, Reply, Say, Start, Text, Turn
+from dialogs.messages import Button, Command, Edit, Effect, Event, GraphView, Press, Reply, Say, Start, Text, Turn
 from dialogs.state import LearnerState
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -83,3 +84,21 @@ class Driver:
             else:
                 self.send("go")
         raise AssertionError(f"never reached {step_id}")
+
+
+class Inbox:
+    """What one chat received from ``Tutor.handle`` (it is the ``send`` the tutor calls)."""
+
+    def __init__(self) -> None:
+        self.replies: list[Reply] = []
+
+    async def __call__(self, replies: Sequence[Reply]) -> None:
+        self.replies.extend(replies)
+
+    def text(self) -> str:
+        """What a learner reads: every Say, and the note of every Edit."""
+        return "\n".join(r.text if isinstance(r, Say) else r.note for r in self.replies
+                         if isinstance(r, Say) or (isinstance(r, Edit) and r.note))
+
+    def graphs(self) -> int:
+        return sum(isinstance(r, GraphView) for r in self.replies)
