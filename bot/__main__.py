@@ -132,7 +132,11 @@ def cmd_push(args: argparse.Namespace, settings: Settings) -> int:
         app = build_application(settings, course, repo, None)
         await app.initialize()
         try:
-            return await push_now(app, args.chat or None)
+            pushed = await push_now(app, args.chat or None)
+            left = await app.bot_data["shell"].sender.stop(timeout=120)  # send them now (the outbox)
+            if left:
+                print(f"{left} message(s) wait in the outbox; the running bot sends them", file=sys.stderr)
+            return pushed
         finally:
             await app.shutdown()
 

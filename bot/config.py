@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     sandbox_queue_limit: int = Field(default=0, ge=0)
     sandbox_queue_seconds: float = Field(default=20.0, gt=0)
     push_tick_seconds: float = Field(default=60.0, gt=0)
+    update_lanes: int = Field(default=32, ge=1)  # chats whose updates are handled at the same time
+    inbox_backlog: int = Field(default=10_000, ge=1)  # updates waiting in the inbox before intake pauses
+    shutdown_seconds: float = Field(default=10.0, gt=0)  # SIGTERM: stop within this
     log_level: str = "INFO"
 
     @property

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
 
-from bot.storage import Repository
+from bot.storage import Outgoing, Repository
 from dialogs.course import Course
 from dialogs.engine import Engine
 from dialogs.evaluation import CheckSpec, EvalOutcome
@@ -31,6 +32,43 @@ from dialogs.state import LearnerState
 log = logging.getLogger(__name__)
 
 Send = Callable[[Sequence[Reply]], Awaitable[None]]
+
+
+class Sink(Protocol):
+    """Where one learner's replies go. A durable shell (Telegram) stores them with the turn, as outbox
+    rows, and sends them afterwards; the terminal shows them at once."""
+
+    def outbox(self, turn: Turn) -> Sequence[Outgoing]:
+        """What to store with this turn, in the same transaction."""
+        ...
+
+    async def after(self, turn: Turn) -> None:
+        """The turn is stored: deliver (or start delivering) its replies."""
+        ...
+
+    async def send(self, replies: Sequence[Reply]) -> None:
+        """Replies that belong to no turn (e.g. "your code waits for a free worker")."""
+        ...
+
+
+class Direct:
+    """A sink that shows replies as soon as the turn is stored and keeps nothing (terminal, tests)."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+
+    def outbox(self, turn: Turn) -> Sequence[Outgoing]:
+        return ()
+
+    async def after(self, turn: Turn) -> None:
+        await self._send(turn.replies)
+
+    async def send(self, replies: Sequence[Reply]) -> None:
+        await self._send(replies)
+
+
+def as_sink(target: Send | Sink) -> Sink:
+    return target if hasattr(target, "outbox") else Direct(target)  # type: ignore[return-value]
 
 
 class Evaluator(Protocol):
@@ -54,22 +92,28 @@ def utcnow() -> datetime:
 
 
 class Tutor:
+    """``background``: a sandbox run a turn asks for goes on after ``handle`` returns (Telegram: the
+    learner's next update need not wait for it); otherwise ``handle`` returns once its result is out."""
+
     def __init__(self, course: Course, repo: Repository, evaluator: Evaluator | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, *, background: bool = False) -> None:
         self.course = course
         self.engine = Engine(course)
         self.repo = repo
         self.evaluator = evaluator
         self.clock = clock
-        self._locks: dict[str, asyncio.Lock] = {}
+        self.background = background
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._inflight: set[str] = set()
-        self._slots: dict[str, asyncio.Lock] = {}  # one run in the sandbox per learner
+        self._slots: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._graphs: dict[tuple[str, str], EvalOutcome] = {}
+        self._runs: set[asyncio.Task[None]] = set()
 
     def _lock(self, learner_id: str) -> asyncio.Lock:
         lock = self._locks.get(learner_id)
         if lock is None:
-            lock = self._locks[learner_id] = asyncio.Lock()
+            lock = asyncio.Lock()
+            self._locks[learner_id] = lock
         return lock
 
     def state(self, learner_id: str) -> LearnerState | None:
@@ -85,14 +129,15 @@ class Tutor:
         except KeyError:
             return False
 
-    async def handle(self, learner_id: str, event: Event, send: Send, *, update_id: int | None = None,
-                     chat_id: int | None = None, lang_hint: str | None = None,
-                     on_turn: Callable[[Turn], Awaitable[None]] | None = None) -> Turn | None:
-        """Apply one event for one learner and send its replies; returns the turn applied (``None``
-        for an update applied before). ``on_turn`` runs once the turn is stored and before any reply is
-        sent (Telegram answers the button's callback query there: the button stops spinning first).
-        A code run the turn asks for is performed before this returns; its result is sent then."""
-        async with self._lock(learner_id):
+    async def handle(self, learner_id: str, event: Event, send: Send | Sink, *, update_id: int | None = None,
+                     chat_id: int | None = None, lang_hint: str | None = None) -> Turn | None:
+        """Apply one event for one learner: the new state, its logs, the update's id and (for a durable
+        sink) the replies to send are stored in one transaction, then the sink delivers. Returns the turn
+        applied (``None`` for an update applied before). A sandbox run the turn asks for is performed
+        before this returns, or in the background (``background``); its result is a turn of its own."""
+        sink = as_sink(send)
+        lock = self._lock(learner_id)
+        async with lock:
             if update_id is not None and await asyncio.to_thread(self.repo.is_processed, update_id):
                 log.info("update %s for %s was already applied; skipped", update_id, learner_id)
                 return None
@@ -102,41 +147,85 @@ class Tutor:
             elif not state.lang_chosen and lang_hint and state.phase == "new":
                 state = state.but(lang=lang_hint)
             replies: list[Reply] = []
+            finished = None
             if state.phase == "evaluating" and state.pending not in self._inflight:
                 # The process running that submission is gone (restart): tell the learner, move on.
                 lost = EvalOutcome("unavailable", error="interrupted by a restart")
+                finished = state.pending
                 turn = self.engine.step(state, EvalResult(state.pending or "", lost), self.clock())
                 state = turn.state
                 replies.extend(turn.replies)
             turn = self.engine.step(state, event, self.clock())
             turn = replace(turn, replies=(*replies, *turn.replies))
-            if not await asyncio.to_thread(self.repo.save_turn, learner_id, turn.state, turn.effects,
-                                           self.clock(), update_id, chat_id):
+            if not await asyncio.to_thread(self._save, learner_id, turn, sink, update_id, chat_id, finished):
                 return None
-            if on_turn is not None:
-                await on_turn(turn)
-            await send(turn.replies)
-        for effect in turn.effects:
-            if isinstance(effect, Evaluate):
-                await self._evaluate(learner_id, effect, send, chat_id)
+            runs = [e for e in turn.effects if isinstance(e, Evaluate)]
+            self._inflight.update(e.request for e in runs)  # before the lock is let go
+            await sink.after(turn)
+        for effect in runs:
+            if self.background:
+                task = asyncio.create_task(self._evaluate(learner_id, effect, sink, chat_id, lock),
+                                           name=f"run-{effect.request}")
+                self._runs.add(task)
+                task.add_done_callback(self._runs.discard)
+            else:
+                await self._evaluate(learner_id, effect, sink, chat_id, lock)
         return turn
 
-    async def _evaluate(self, learner_id: str, effect: Evaluate, send: Send, chat_id: int | None) -> None:
+    def _save(self, learner_id: str, turn: Turn, sink: Sink, update_id: int | None, chat_id: int | None,
+              finished: str | None) -> bool:
+        return self.repo.save_turn(learner_id, turn.state, turn.effects, self.clock(), update_id, chat_id,
+                                   outbox=sink.outbox(turn), finished=finished,
+                                   origin=getattr(sink, "origin", None))
+
+    async def _evaluate(self, learner_id: str, effect: Evaluate, sink: Sink, chat_id: int | None,
+                        lock: asyncio.Lock) -> None:
         self._inflight.add(effect.request)
         try:
-            outcome = await self._run(learner_id, effect, send)
+            outcome = await self._run(learner_id, effect, sink)
         finally:
             self._inflight.discard(effect.request)
-        async with self._lock(learner_id):
+        async with lock:
             state = await asyncio.to_thread(self.repo.load, learner_id)
             if state is None:
                 return
             turn = self.engine.step(state, EvalResult(effect.request, outcome), self.clock())
-            await asyncio.to_thread(self.repo.save_turn, learner_id, turn.state, turn.effects, self.clock(),
-                                    None, chat_id)
-            await send(turn.replies)
+            await asyncio.to_thread(self._save, learner_id, turn, sink, None, chat_id, effect.request)
+            await sink.after(turn)
 
-    async def _run(self, learner_id: str, effect: Evaluate, send: Send) -> EvalOutcome:
+    async def recover(self, sink_for: Callable[[str, int | None, int | None], Sink]) -> int:
+        """Runs a dead process left unfinished (``RunningEval`` rows): each learner is told theirs was
+        interrupted and may send it again. ``sink_for(learner id, chat id, origin update)``. Returns how many."""
+        lost = EvalOutcome("unavailable", error="interrupted by a restart")
+        rows = await asyncio.to_thread(self.repo.running_evals)
+        for row in rows:
+            if row.request in self._inflight:
+                continue
+            async with self._lock(row.learner_id):
+                state = await asyncio.to_thread(self.repo.load, row.learner_id)
+                if state is None:
+                    continue
+                sink = sink_for(row.learner_id, row.chat_id, row.origin)
+                turn = self.engine.step(state, EvalResult(row.request, lost), self.clock())
+                await asyncio.to_thread(self._save, row.learner_id, turn, sink, None, row.chat_id, row.request)
+                await sink.after(turn)
+            log.info("run %s of %s was interrupted by a restart; the learner is told", row.request, row.learner_id)
+        return len(rows)
+
+    async def drain(self, timeout: float) -> int:
+        """Wait up to ``timeout`` s for the runs going on in the background; cancel the rest (a later
+        start tells those learners). Returns how many were cancelled."""
+        runs = set(self._runs)
+        if not runs:
+            return 0
+        _, late = await asyncio.wait(runs, timeout=timeout)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=1)
+        return len(late)
+
+    async def _run(self, learner_id: str, effect: Evaluate, sink: Sink) -> EvalOutcome:
         """Run one effect in the sandbox, one run per learner at a time."""
         if self.evaluator is None:
             return EvalOutcome("unavailable", error="no sandbox is configured")
@@ -145,12 +234,13 @@ class Tutor:
             return self._graphs[key]
         slot = self._slots.get(learner_id)
         if slot is None:
-            slot = self._slots[learner_id] = asyncio.Lock()
+            slot = asyncio.Lock()
+            self._slots[learner_id] = slot
         if slot.locked() and not effect.cacheable:  # a lesson's graph waits; the learner's own runs don't
             return EvalOutcome("busy", error="the learner's previous run is still going", extra={"busy": "learner"})
         async with slot:
             if self.evaluator.is_saturated() and not effect.cacheable:
-                await send([Say(self.course.t(await self._lang(learner_id), "queued"))])
+                await sink.send([Say(self.course.t(await self._lang(learner_id), "queued"))])
             try:
                 if effect.graph is not None:
                     outcome = await self._graph(effect)
@@ -173,8 +263,8 @@ class Tutor:
         outcome: EvalOutcome = await graph(effect.code, effect.graph or None)
         return outcome
 
-    async def push(self, sender: Callable[[int], Send], *, force: bool = False, chats: Sequence[int] | None = None,
-                   concurrency: int = 32) -> int:
+    async def push(self, sender: Callable[[int], Send | Sink], *, force: bool = False,
+                   chats: Sequence[int] | None = None, concurrency: int = 32) -> int:
         """Send the daily push to every learner due now (or, with ``force``, to ``chats`` or everyone).
 
         Pacing under Telegram's limits is the sender's rate limiter's job; this only bounds concurrency.

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from telegram.error import NetworkError, TimedOut
 
-from bot.telegram.app import never_sent
+from bot.telegram.sender import never_sent
 from tests.support.fake_bot_api import DROPPED, FakeBotAPI
 from tests.support.telegram_bot import Chat, Expect, TelegramBot, texts, with_text
 
@@ -116,7 +116,9 @@ def test_what_counts_as_never_sent(cause: Exception, sent: bool) -> None:
         error = kind("x")
         error.__cause__ = cause
         assert never_sent(error) is not sent
-    assert never_sent(NetworkError("no cause")) is False
+    # python-telegram-bot raises a 5xx answer (Telegram failed, nothing done) as a NetworkError without a cause
+    assert never_sent(NetworkError("Bad Gateway")) is True
+    assert never_sent(TimedOut("no cause")) is False
 
 
 async def test_a_used_continue_stays_until_tapped_again(server: FakeBotAPI, bot: TelegramBot) -> None:

@@ -81,7 +81,7 @@ async def test_daily_push_fires_for_due_learners_and_cards_are_rated(server: Fak
     await ada.press("😵 Again")
     assert ada.state().deck["m1.one.c-square-derivative"]["due"] == "2026-11-27T19:00:20+00:00"
     # no second push the same day
-    await bot.tutor.push(lambda chat: bot.app.bot_data["shell"].sender(chat, set()))  # type: ignore[union-attr]
+    await bot.push()
     assert len(with_text_all(server.messages(ada.id), "Your daily card")) == 1
 
 
@@ -113,16 +113,15 @@ async def test_blocked_learner_is_deactivated_and_not_pushed_again(server: FakeB
     await finish_section_one(ada)
     server.block_chat(ada.id)
     clock.now = TONIGHT
-    shell = bot.app.bot_data["shell"]  # type: ignore[union-attr]
-    assert await bot.tutor.push(lambda chat: shell.sender(chat, set())) == 1
+    assert await bot.push() == 1
     assert bot.active(ada.id) is False
     clock.now = PUSH_TIME
-    assert await bot.tutor.push(lambda chat: shell.sender(chat, set())) == 0  # no longer pushed
+    assert await bot.push() == 0  # no longer pushed
     server.unblock_chat(ada.id)
     await ada.send("/start")  # back: pushes resume
     assert bot.active(ada.id) is True
     clock.now = PUSH_TIME.replace(day=27)
-    assert await bot.tutor.push(lambda chat: shell.sender(chat, set())) == 1
+    assert await bot.push() == 1
 
 
 async def test_429_on_a_push_is_honoured(server: FakeBotAPI, run_bot: Callable[..., Any], expect: Expect) -> None:
@@ -133,9 +132,8 @@ async def test_429_on_a_push_is_honoured(server: FakeBotAPI, run_bot: Callable[.
     await finish_section_one(ada)
     clock.now = TONIGHT
     server.fail_next("sendMessage", 429, retry_after=1, chat_id=ada.id)
-    shell = bot.app.bot_data["shell"]  # type: ignore[union-attr]
     mark = server.last_message_id(ada.id)
-    assert await bot.tutor.push(lambda chat: shell.sender(chat, set())) == 1
+    assert await bot.push() == 1
     assert "Today's teaser" in texts(ada.new_since(mark))
     failed = [r for r in server.requests if r.status == 429]
     sent = [r for r in server.calls("sendMessage") if r.ok and r.time > failed[0].time]

@@ -28,13 +28,14 @@ import yaml
 
 from bot.content import load_course
 from bot.sandbox import Sandbox, SandboxConfig
-from bot.telegram import app as telegram_app
+from bot.telegram import sender as telegram_sender
 from bot.telegram.render import LIMIT, to_html, units
 from dialogs import markup
 from dialogs.course import Choice, Course, Explain, Predict, Statements
 from dialogs.messages import Event, Press, Text
 from tests.support.driver import FIXTURES, mini_course
 from tests.support.fake_bot_api import DROPPED, MAX_TEXT_LENGTH, FakeBotAPI, JSONDict, SentMessage, utf16_len
+from tests.support.process import Stderr, cli_env
 from tests.support.telegram_bot import Chat, Expect, TelegramBot, texts, with_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -386,11 +387,13 @@ async def test_five_learners_at_once(server: FakeBotAPI, bot: TelegramBot) -> No
 
 async def test_chats_do_not_wait_for_each_other(server: FakeBotAPI, bot: TelegramBot) -> None:
     slow, quick = Chat(server, bot, 410), Chat(server, bot, 411)
-    server.delay_next("sendMessage", 1.0, chat_id=slow.id)
+    server.delay_next("sendMessage", 5.0, chat_id=slow.id)  # Telegram is slow to answer for one chat
     slow_update = slow.learner.send("/help")
     quick_update = quick.learner.send("/help")
-    await bot.settled(slow_update, quick_update)
-    assert bot.handled.index(quick_update["update_id"]) < bot.handled.index(slow_update["update_id"])
+    await bot.settled(quick_update)
+    assert bot.repo is not None and not bot.repo.settled([slow_update["update_id"]])  # still waiting for its answer
+    assert "/help" not in server.texts(quick.id)[-1] and server.texts(quick.id)
+    await bot.settled(slow_update)
 
 
 async def test_restart_mid_lesson_and_redelivery(server: FakeBotAPI, bot: TelegramBot) -> None:
@@ -481,15 +484,17 @@ async def test_blocking_and_unblocking_updates(server: FakeBotAPI, bot: Telegram
 async def test_a_send_that_never_got_an_answer_is_not_sent_again(server: FakeBotAPI, bot: TelegramBot,
                                                                   expect: Expect) -> None:
     """The connection closes after Telegram posted the message: sending it again would post it twice.
-    The bot gives up on that reply (logged, with an apology) instead."""
+    The outbox marks that reply's fate unknown (logged) and goes on with the next one."""
     expect.failed_requests.add(DROPPED)
-    expect.error_logs = 1
     chat = Chat(server, bot, 604)
     server.drop_next("sendMessage", chat_id=chat.id, applied=True)
     new = await chat.send("/help")
-    assert texts(new).count("What I understand") == 1 and "something went wrong" in texts(new)
+    assert texts(new).count("What I understand") == 1
     sends = [r.status for r in server.calls("sendMessage") if r.params.get("chat_id") == chat.id]
-    assert sends == [DROPPED, 200]  # the lost one, then the apology: /help was not posted twice
+    assert sends == [DROPPED]  # /help was not posted twice
+    assert bot.repo is not None and bot.repo.outbox_counts() == {"unknown": 1}
+    new = await chat.send("/help")  # the chat goes on
+    assert texts(new).count("What I understand") == 1
 
 
 async def test_webhook_mode(server: FakeBotAPI, run_bot: Callable[..., Any], caplog: pytest.LogCaptureFixture) -> None:
@@ -594,7 +599,7 @@ async def test_html_telegram_refuses_is_resent_as_plain_text(server: FakeBotAPI,
     expect.failed_requests.add(400)
     expect.error_logs = 1
     chat = Chat(server, bot, 704)
-    monkeypatch.setattr(telegram_app, "to_html", lambda text, limit=LIMIT: ["<b>a bug & <i>ours</b>"])
+    monkeypatch.setattr(telegram_sender, "to_html", lambda text, limit=LIMIT: ["<b>a bug & <i>ours</b>"])
     new = await chat.send("/help")
     assert [m.plain_text for m in new] == ["a bug & ours"] and new[0].parse_mode is None
     refused = [r for r in server.calls("sendMessage") if not r.ok]
@@ -695,49 +700,6 @@ async def test_code_task_runs_in_the_real_sandbox(server: FakeBotAPI, run_bot: C
 
 
 # ------------------------------------------------------------------------------------------ the real CLI
-
-
-def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TELEGRAM_", "WEBHOOK_", "DATABASE_URL", "CONTENT_DIR", "LANG", "LC_"))}
-    env.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}",
-               CONTENT_DIR=str(FIXTURES / "mini"), SANDBOX_WORKERS="1", PYTHONIOENCODING="utf-8")
-    env.update(extra)
-    return env
-
-
-class Stderr:
-    """Collects a process's stderr in a thread; ``wait_for`` finds a fragment in it."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.proc = proc
-        self.text = ""
-        self._changed = asyncio.Event()
-        self._loop = asyncio.get_running_loop()
-        self._task = self._loop.run_in_executor(None, self._read)
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.text += line
-            self._loop.call_soon_threadsafe(self._changed.set)
-        self._loop.call_soon_threadsafe(self._changed.set)
-
-    async def wait_for(self, fragment: str, timeout: float = 30.0) -> None:
-        async def found() -> None:
-            while fragment not in self.text:
-                if self.proc.poll() is not None and self._task.done():
-                    raise AssertionError(f"exited ({self.proc.returncode}) before {fragment!r}:\n{self.text}")
-                self._changed.clear()
-                await self._changed.wait()
-
-        try:
-            await asyncio.wait_for(found(), timeout)
-        except TimeoutError:
-            raise AssertionError(f"no {fragment!r} in stderr within {timeout}s:\n{self.text}") from None
-
-    async def finish(self) -> None:
-        await self._task
 
 
 @pytest.mark.slow

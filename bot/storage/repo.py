@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, update
+from sqlalchemy import delete, event, func, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
-from bot.storage.models import AnswerLog, Learner, ProcessedUpdate, ReviewLog, utcnow
-from dialogs.messages import Effect, LogAnswer, LogReview
+from bot.storage.models import (
+    AnswerLog,
+    InboxUpdate,
+    Learner,
+    OutboxMessage,
+    ProcessedUpdate,
+    ReviewLog,
+    RunningEval,
+    utcnow,
+)
+from dialogs.messages import Effect, Evaluate, LogAnswer, LogReview
 from dialogs.migrations.card_ids import CARD_IDS
 from dialogs.state import LearnerState
 
@@ -26,6 +36,33 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """An outbox row to store with a turn: one Bot API call for ``chat_id`` (see ``OutboxMessage``)."""
+
+    chat_id: int
+    kind: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    learner_id: str | None = None
+    origin: int | None = None
+
+    def row(self, now: datetime) -> OutboxMessage:
+        return OutboxMessage(chat_id=self.chat_id, learner_id=self.learner_id, origin=self.origin, kind=self.kind,
+                             payload=json.dumps(self.payload, ensure_ascii=False), created_at=now)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """An update as received: its id, the chat that orders it (None: no chat), its raw JSON, and
+    ``new`` or ``bad`` (the library cannot read it)."""
+
+    update_id: int
+    chat_id: int | None
+    body: str
+    status: str = "new"
+    error: str | None = None
 
 
 def make_engine(url: str) -> Engine:
@@ -45,6 +82,7 @@ class Repository:
         self.engine = make_engine(url)
         # SQLite has one writer at a time; queueing writers here is far cheaper than its busy-wait backoff.
         self._write = threading.Lock()  # SQLite writers of this process, one at a time
+        self._sqlite = url.startswith("sqlite")
         SQLModel.metadata.create_all(self.engine)
         self._migrate_review_cards()
 
@@ -89,8 +127,11 @@ class Repository:
             return db.get(ProcessedUpdate, update_id) is not None
 
     def save_turn(self, learner_id: str, state: LearnerState, effects: Iterable[Effect], now: datetime,
-                  update_id: int | None = None, chat_id: int | None = None) -> bool:
-        """Store the new state, the answer log and the update id in one transaction.
+                  update_id: int | None = None, chat_id: int | None = None, *,
+                  outbox: Sequence[Outgoing] = (), finished: str | None = None, origin: int | None = None) -> bool:
+        """Store, in one transaction: the new state, the answer and review logs, the update as applied
+        (``update_id``: its inbox row is marked done), the replies to send (``outbox``), the sandbox runs the
+        turn starts (``Evaluate`` effects) and the end of the run whose result this turn is (``finished``).
 
         Returns False (and changes nothing) when ``update_id`` was already applied.
         """
@@ -99,6 +140,8 @@ class Repository:
                 if db.get(ProcessedUpdate, update_id) is not None:
                     return False
                 db.add(ProcessedUpdate(update_id=update_id, learner_id=learner_id, at=now))
+                db.exec(update(InboxUpdate).where(col(InboxUpdate.update_id) == update_id)
+                        .values(status="done", done_at=now))
             row = db.get(Learner, learner_id)
             blob = json.dumps(state.to_dict(), ensure_ascii=False)
             if row is None:
@@ -114,6 +157,7 @@ class Repository:
             if chat_id is not None:
                 row.chat_id = chat_id
             db.add(row)
+            origin = update_id if origin is None else origin
             for eff in effects:
                 if isinstance(eff, LogAnswer):
                     db.add(AnswerLog(learner_id=learner_id, at=now, section=state.section, step=eff.step,
@@ -121,12 +165,219 @@ class Repository:
                                      tags=",".join(eff.tags)))
                 elif isinstance(eff, LogReview):
                     db.add(ReviewLog(learner_id=learner_id, at=now, card=eff.card, rating=eff.rating))
+                elif isinstance(eff, Evaluate) and eff.request != finished:
+                    db.merge(RunningEval(request=eff.request, learner_id=learner_id, chat_id=row.chat_id,
+                                         origin=origin, started_at=now))
+            if finished is not None:
+                db.exec(delete(RunningEval).where(col(RunningEval.request) == finished))
+            for out in outbox:
+                db.add(out.row(now))
             try:
                 db.commit()
             except IntegrityError:  # a concurrent process applied the same update first
                 db.rollback()
                 return False
         return True
+
+    def enqueue(self, outbox: Sequence[Outgoing], now: datetime | None = None) -> None:
+        """Store replies that belong to no turn (a "your code is queued" note, an apology...)."""
+        if not outbox:
+            return
+        now = now or utcnow()
+        with self._write, Session(self.engine) as db:
+            for out in outbox:
+                db.add(out.row(now))
+            db.commit()
+
+    # ------------------------------------------------------------------------------------ the inbox
+
+    def ingest(self, updates: Sequence[Incoming], now: datetime | None = None) -> int:
+        """Store updates not seen before (a redelivered id is ignored), durably: the commit is synced to
+        disk (SQLite: ``synchronous=FULL`` for this commit) before the caller confirms them to Telegram.
+        Returns how many were new."""
+        if not updates:
+            return 0
+        now = now or utcnow()
+        ids = [u.update_id for u in updates]
+        with self._write, Session(self.engine) as db:
+            if self._sqlite:
+                db.exec(text("PRAGMA synchronous=FULL"))  # type: ignore[call-overload]
+            try:
+                seen = set(db.exec(select(InboxUpdate.update_id).where(col(InboxUpdate.update_id).in_(ids))))
+                fresh = {u.update_id: u for u in updates if u.update_id not in seen}
+                for u in fresh.values():
+                    db.add(InboxUpdate(update_id=u.update_id, chat_id=u.chat_id, body=u.body, received_at=now,
+                                       status=u.status, error=u.error, done_at=now if u.status != "new" else None))
+                db.commit()
+            finally:
+                if self._sqlite:
+                    db.exec(text("PRAGMA synchronous=NORMAL"))  # type: ignore[call-overload]
+        return len(fresh)
+
+    def inbox_heads(self, busy: Collection[int | None], limit: int) -> list[int | None]:
+        """Chats with updates to handle, none of ``busy``, those waiting longest first (None: updates of
+        no chat)."""
+        with Session(self.engine) as db:
+            first = func.min(InboxUpdate.update_id)
+            query = (select(InboxUpdate.chat_id, first).where(InboxUpdate.status == "new")
+                     .group_by(col(InboxUpdate.chat_id)).order_by(first).limit(limit + len(busy)))
+            heads = [chat for chat, _ in db.exec(query) if chat not in busy]
+            return heads[:limit]
+
+    def next_update(self, chat_id: int | None) -> tuple[int, str] | None:
+        """The oldest update of this chat still to handle: (update id, raw JSON)."""
+        with Session(self.engine) as db:
+            chat = col(InboxUpdate.chat_id)
+            query = (select(InboxUpdate.update_id, InboxUpdate.body)
+                     .where(InboxUpdate.status == "new", chat.is_(None) if chat_id is None else chat == chat_id)
+                     .order_by(col(InboxUpdate.update_id)).limit(1))
+            found = db.exec(query).first()
+            return None if found is None else (int(found[0]), str(found[1]))
+
+    def finish_update(self, update_id: int, status: str = "done", error: str | None = None,
+                      outbox: Sequence[Outgoing] = ()) -> None:
+        """Mark a handled update (if its turn did not already) and store what it still has to send."""
+        now = utcnow()
+        with self._write, Session(self.engine) as db:
+            db.exec(update(InboxUpdate).where(col(InboxUpdate.update_id) == update_id, col(InboxUpdate.status) == "new")
+                    .values(status=status, error=error, done_at=now))
+            for out in outbox:
+                db.add(out.row(now))
+            db.commit()
+
+    def inbox_counts(self) -> dict[str, int]:
+        with Session(self.engine) as db:
+            rows = db.exec(select(InboxUpdate.status, func.count()).group_by(col(InboxUpdate.status)))
+            return {status: int(n) for status, n in rows}
+
+    def last_update_id(self) -> int | None:
+        with Session(self.engine) as db:
+            found = db.exec(select(func.max(InboxUpdate.update_id))).first()
+            return None if found is None else int(found)
+
+    def inbox_row(self, update_id: int) -> InboxUpdate | None:
+        with Session(self.engine) as db:
+            return db.get(InboxUpdate, update_id)
+
+    # ------------------------------------------------------------------------------------ the outbox
+
+    def outbox_heads(self, busy: Collection[int], limit: int, now: datetime) -> list[int]:
+        """Chats with messages due to send, none of ``busy``, oldest first (callback answers excluded:
+        ``pending_answers``)."""
+        with Session(self.engine) as db:
+            first = func.min(OutboxMessage.id)
+            due = (col(OutboxMessage.not_before).is_(None)) | (col(OutboxMessage.not_before) <= now)
+            free = col(OutboxMessage.claimed_until).is_(None) | (col(OutboxMessage.claimed_until) < now)
+            query = (select(OutboxMessage.chat_id, first)
+                     .where(OutboxMessage.status == "pending", OutboxMessage.kind != "answer", due, free)
+                     .group_by(col(OutboxMessage.chat_id)).order_by(first).limit(limit + len(busy)))
+            heads = [int(chat) for chat, _ in db.exec(query) if chat not in busy]
+            return heads[:limit]
+
+    def next_outbox(self, chat_id: int) -> OutboxMessage | None:
+        """The oldest message of this chat still to send (in order: a later one waits for it)."""
+        with Session(self.engine) as db:
+            query = (select(OutboxMessage)
+                     .where(OutboxMessage.status == "pending", OutboxMessage.kind != "answer",
+                            OutboxMessage.chat_id == chat_id)
+                     .order_by(col(OutboxMessage.id)).limit(1))
+            return db.exec(query).first()
+
+    def pending_answers(self, busy: Collection[int], limit: int, now: datetime) -> list[OutboxMessage]:
+        """Callback answers to send (they wait for nothing)."""
+        with Session(self.engine) as db:
+            due = (col(OutboxMessage.not_before).is_(None)) | (col(OutboxMessage.not_before) <= now)
+            free = col(OutboxMessage.claimed_until).is_(None) | (col(OutboxMessage.claimed_until) < now)
+            query = (select(OutboxMessage)
+                     .where(OutboxMessage.status == "pending", OutboxMessage.kind == "answer", due, free)
+                     .order_by(col(OutboxMessage.id)).limit(limit + len(busy)))
+            return [row for row in db.exec(query) if row.id not in busy][:limit]
+
+    def outbox_update(self, row_id: int, **values: Any) -> None:
+        """Change one outbox row (``attempts``, ``status``, ``progress``, ``message_id``, ``not_before``...)."""
+        with self._write, Session(self.engine) as db:
+            db.exec(update(OutboxMessage).where(col(OutboxMessage.id) == row_id).values(**values))
+            db.commit()
+
+    def claim(self, row_id: int, now: datetime, lease: float = 120.0) -> bool:
+        """Take a row to send (counting the attempt): False when it is sent, or another sender holds it.
+        From here on a crash leaves its fate unknown."""
+        with self._write, Session(self.engine) as db:
+            free = col(OutboxMessage.claimed_until).is_(None) | (col(OutboxMessage.claimed_until) < now)
+            result = db.exec(update(OutboxMessage)
+                             .where(col(OutboxMessage.id) == row_id, col(OutboxMessage.status) == "pending", free)
+                             .values(attempts=OutboxMessage.attempts + 1,
+                                     claimed_until=now + timedelta(seconds=lease)))
+            db.commit()
+            return bool(result.rowcount)
+
+    def release_claims(self) -> int:
+        """A serving bot starts: the claims in the outbox were a dead process's."""
+        with self._write, Session(self.engine) as db:
+            result = db.exec(update(OutboxMessage).where(col(OutboxMessage.claimed_until).is_not(None))
+                             .values(claimed_until=None))
+            db.commit()
+            return int(result.rowcount or 0)
+
+    def drop_outbox(self, chat_id: int, reason: str) -> int:
+        """The learner blocked the bot: nothing more is sent to them."""
+        with self._write, Session(self.engine) as db:
+            result = db.exec(update(OutboxMessage)
+                             .where(col(OutboxMessage.chat_id) == chat_id, col(OutboxMessage.status) == "pending")
+                             .values(status="dropped", error=reason))
+            db.commit()
+            return int(result.rowcount or 0)
+
+    def edited_by(self, origin: int | None, message_id: int) -> bool:
+        """Did a reply to the same update edit this message (so its keyboard is the new one)?"""
+        if origin is None:
+            return False
+        with Session(self.engine) as db:
+            query = select(OutboxMessage.id).where(OutboxMessage.origin == origin, OutboxMessage.kind == "edit",
+                                                   OutboxMessage.message_id == message_id,
+                                                   OutboxMessage.status == "sent")
+            return db.exec(query).first() is not None
+
+    def outbox_counts(self) -> dict[str, int]:
+        with Session(self.engine) as db:
+            rows = db.exec(select(OutboxMessage.status, func.count()).group_by(col(OutboxMessage.status)))
+            return {status: int(n) for status, n in rows}
+
+    def in_flight(self) -> list[OutboxMessage]:
+        """Rows a dead process had started to send (pending, attempts > 0): their fate is unknown."""
+        with Session(self.engine) as db:
+            return list(db.exec(select(OutboxMessage).where(OutboxMessage.status == "pending",
+                                                            OutboxMessage.attempts > 0)))
+
+    # ------------------------------------------------------------------------------------ runs, upkeep
+
+    def running_evals(self) -> list[RunningEval]:
+        with Session(self.engine) as db:
+            return list(db.exec(select(RunningEval).order_by(col(RunningEval.started_at))))
+
+    def settled(self, update_ids: Collection[int]) -> bool:
+        """Are these updates handled, with everything they caused sent (runs included)?"""
+        ids = list(update_ids)
+        with Session(self.engine) as db:
+            handled = db.exec(select(func.count()).select_from(InboxUpdate)
+                              .where(col(InboxUpdate.update_id).in_(ids), InboxUpdate.status != "new")).one()
+            if handled < len(set(ids)):
+                return False
+            sending = db.exec(select(OutboxMessage.id).where(col(OutboxMessage.origin).in_(ids),
+                                                             OutboxMessage.status == "pending")).first()
+            running = db.exec(select(RunningEval.request).where(col(RunningEval.origin).in_(ids))).first()
+            return sending is None and running is None
+
+    def prune(self, before: datetime) -> tuple[int, int]:
+        """Forget handled updates and finished outbox rows older than ``before`` (the ``ProcessedUpdate``
+        ids stay: they are what keeps a very late redelivery from being applied twice)."""
+        with self._write, Session(self.engine) as db:
+            inbox = db.exec(delete(InboxUpdate).where(col(InboxUpdate.status) != "new",
+                                                      col(InboxUpdate.received_at) < before))
+            outbox = db.exec(delete(OutboxMessage).where(col(OutboxMessage.status) != "pending",
+                                                         col(OutboxMessage.created_at) < before))
+            db.commit()
+            return int(inbox.rowcount or 0), int(outbox.rowcount or 0)
 
     def set_active(self, learner_id: str, active: bool) -> None:
         with self._write, Session(self.engine) as db:

@@ -19,20 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dtm
-import html
 import logging
 import os
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
 from telegram import BotCommand, LinkPreviewOptions, Message, Update
-from telegram.constants import ChatMemberStatus, ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.constants import ChatMemberStatus
+from telegram.error import NetworkError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -46,17 +42,18 @@ from telegram.ext import (
     filters,
 )
 
-from bot import graphs
 from bot.config import Settings
-from bot.service import Evaluator, Tutor
-from bot.storage import Repository
-from bot.telegram.outbox import Outbox
+from bot.service import Direct, Evaluator, Sink, Tutor
+from bot.storage import Outgoing, Repository
+from bot.telegram.outbox import encode
 from bot.telegram.push import install_push_job
-from bot.telegram.render import CAPTION_LIMIT, keyboard, to_html
+from bot.telegram.render import to_html
+from bot.telegram.runtime import Runtime
+from bot.telegram.sender import Sender, learner_id
 from dialogs import actions
 from dialogs.course import Course
 from dialogs.evaluation import CheckSpec, EvalOutcome
-from dialogs.messages import Command, Edit, Event, GraphView, Photo, Press, Reply, Say, Start, Text, Turn, Unsupported
+from dialogs.messages import Command, Event, Press, Reply, Say, Start, Text, Turn, Unsupported
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -81,10 +78,6 @@ KINDS = [
     (filters.Sticker.ALL, "sticker"), (filters.PHOTO, "photo"), (filters.VOICE | filters.AUDIO, "voice"),
     (filters.VIDEO | filters.VIDEO_NOTE | filters.ANIMATION, "video"), (filters.Document.ALL, "document"),
 ]
-
-
-def learner_id(chat_id: int) -> str:
-    return f"tg:{chat_id}"
 
 
 def lang_of(update: Update) -> str | None:
@@ -121,198 +114,105 @@ def coalesce(replies: Sequence[Reply]) -> list[Reply]:
     return out
 
 
-def never_sent(exc: NetworkError) -> bool:
-    """Did the request certainly not reach Telegram (so that sending it again cannot post it twice)?
-    python-telegram-bot keeps httpx's error as the cause: only a failed connect or a pool timeout
-    (``Request was *not* sent``) say so."""
-    cause = exc.__cause__
-    return isinstance(cause, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+class ChatSink:
+    """Where one chat's replies go: outbox rows stored with the turn (``Sink``), sent by the ``Sender``.
 
+    A tap's callback answer (with the turn's toast) is the first row of its turn and goes out before
+    anything else; a keyboard the turn made stale is taken off afterwards, unless a reply of the same turn
+    rewrote that message."""
 
-def _seconds(value: int | float | dtm.timedelta) -> float:
-    return value.total_seconds() if isinstance(value, dtm.timedelta) else float(value)
+    def __init__(self, shell: TelegramShell, chat_id: int, origin: int | None = None, *,
+                 query_id: str | None = None, pressed: int | None = None) -> None:
+        self.shell = shell
+        self.chat_id = chat_id
+        self.learner_id = learner_id(chat_id)
+        self.origin = origin
+        self.query_id = query_id
+        self.pressed = pressed
+        self.answered = query_id is None
+
+    def _row(self, kind: str, payload: dict[str, Any]) -> Outgoing:
+        return Outgoing(self.chat_id, kind, payload, self.learner_id, self.origin)
+
+    def rows(self, replies: Sequence[Reply]) -> list[Outgoing]:
+        out = []
+        for reply in coalesce(replies):
+            kind, payload = encode(reply)
+            out.append(self._row(kind, payload))
+        return out
+
+    def answer_row(self, text: str = "") -> Outgoing:
+        assert self.query_id is not None
+        return self._row("answer", {"query_id": self.query_id, "text": text})
+
+    def outbox(self, turn: Turn) -> Sequence[Outgoing]:
+        out = [self.answer_row(turn.toast)] if not self.answered else []
+        out.extend(self.rows(turn.replies))
+        if turn.keyboard_stale and self.pressed is not None:
+            out.append(self._row("unkeyboard", {"message_id": self.pressed}))
+        return out
+
+    async def after(self, turn: Turn) -> None:
+        self.answered = True
+        if turn.keyboard_stale:
+            self.pressed = None
+        self.shell.sender.wake()
+
+    async def send(self, replies: Sequence[Reply]) -> None:
+        await asyncio.to_thread(self.shell.repo.enqueue, self.rows(replies))
+        self.shell.sender.wake()
+
+    async def finish(self) -> None:
+        """The update is done with: a tap not answered by a turn (already applied, or an error) is answered
+        now, without a toast."""
+        if not self.answered:
+            self.answered = True
+            await asyncio.to_thread(self.shell.repo.enqueue, [self.answer_row()])
+            self.shell.sender.wake()
 
 
 class TelegramShell:
-    """Performs replies for the tutor in one chat at a time; owns no state of its own."""
+    """What the handlers share: the tutor, the database, the outbox sender. Owns no learner state."""
 
     def __init__(self, app: Application, tutor: Tutor) -> None:
         self.app = app
         self.tutor = tutor
         self.repo: Repository = tutor.repo
-        self.outbox = Outbox(tutor.repo)  # which message carries which anchor, which poll is whose
+        self.sender = Sender(app, tutor.repo, tutor.course)
+        self.outbox = self.sender.outbox  # which message carries which anchor, which poll is whose
+        self.failed: dict[int, str] = {}  # update id -> the error its handler raised
 
-    async def call(self, chat_id: int, fn: Callable[[], Awaitable[T]], *, idempotent: bool = False) -> T | None:
-        """One Bot API call; 403 -> the learner is marked inactive and ``None`` is returned.
+    def sink(self, chat_id: int, origin: int | None = None, **press: Any) -> ChatSink:
+        return ChatSink(self, chat_id, origin, **press)
 
-        A call that never reached Telegram (the connection could not be made) is retried a bounded
-        number of times. One that may have reached it (a timeout, a connection lost before the answer)
-        is retried only when it is safe to repeat (``idempotent``: an edit, a callback answer): a
-        message whose answer was lost may have been delivered, and sending it again would post it
-        twice. 429s are the rate limiter's to retry (``AIORateLimiter(max_retries=3)``); one that gets
-        through is raised, not retried again here. Other Telegram errors are raised.
-        """
-        for attempt in range(1, SEND_ATTEMPTS + 1):
-            try:
-                return await fn()
-            except Forbidden as exc:
-                log.info("chat %s: %s; learner marked inactive", chat_id, exc.message)
-                await asyncio.to_thread(self.repo.set_active, learner_id(chat_id), False)
-                return None
-            except (RetryAfter, BadRequest):
-                raise
-            except NetworkError as exc:  # TimedOut included
-                if attempt == SEND_ATTEMPTS or not (idempotent or never_sent(exc)):
-                    raise
-                log.warning("chat %s: telegram call failed (%s), attempt %d/%d", chat_id, exc, attempt, SEND_ATTEMPTS)
-                await asyncio.sleep(0.5 * attempt)
-        return None  # pragma: no cover - the loop always returns or raises
+    def push_sender(self, chat_id: int) -> ChatSink:
+        """The sink for a daily push (no update)."""
+        return self.sink(chat_id)
 
-    def sender(self, chat_id: int, edited: set[int]) -> Callable[[Sequence[Reply]], Awaitable[None]]:
-        """The ``send`` the tutor calls; the ids of messages it edits are added to ``edited``."""
+    def recovery_sink(self, learner: str, chat_id: int | None, origin: int | None) -> Sink:
+        """Where the news of a run interrupted by a restart goes."""
+        if chat_id is None:
+            return Direct(_discard)
+        return self.sink(chat_id, origin)
 
-        async def send(replies: Sequence[Reply]) -> None:
-            for reply in coalesce(replies):
-                if not await self.perform(chat_id, reply, edited):
-                    return  # the learner blocked the bot: the rest would fail the same way
+    async def say(self, chat_id: int, html_text: str, origin: int | None = None, reply_to: int | None = None) -> None:
+        """A message that is no learner's turn (a group note, an apology), through the outbox."""
+        row = Outgoing(chat_id, "text", {"html": html_text, "reply_to": reply_to}, None, origin)
+        await asyncio.to_thread(self.repo.enqueue, [row])
+        self.sender.wake()
 
-        return send
-
-    def push_sender(self, chat_id: int) -> Callable[[Sequence[Reply]], Awaitable[None]]:
-        """The ``send`` for a daily push (no update, so no edited message ids to report)."""
-        return self.sender(chat_id, set())
-
-    async def perform(self, chat_id: int, reply: Reply, edited: set[int]) -> bool:
-        """One reply -> Bot API calls. False when the learner has blocked the bot."""
-        if isinstance(reply, Say):
-            return await self._say(chat_id, reply)
-        if isinstance(reply, Edit):
-            return await self._edit(chat_id, reply, edited)
-        if isinstance(reply, Photo):
-            return await self._photo(chat_id, reply)
-        if isinstance(reply, GraphView):
-            return await self._graph(chat_id, reply)
-        log.warning("chat %s: no Telegram rendering for %s; skipped", chat_id, type(reply).__name__)
-        return True
-
-    async def _send_text(self, chat_id: int, html_text: str, markup: Any) -> Message | None:
-        bot = self.app.bot
-        try:
-            return await self.call(chat_id, lambda: bot.send_message(
-                chat_id, html_text, parse_mode=ParseMode.HTML, reply_markup=markup, link_preview_options=NO_PREVIEW))
-        except BadRequest as exc:
-            if "parse entities" not in exc.message:
-                raise
-            log.error("chat %s: Telegram refused our HTML (%s); sent as plain text: %r", chat_id, exc.message,
-                      html_text[:200])
-            plain = html.unescape(TAG.sub("", html_text))
-            return await self.call(chat_id, lambda: bot.send_message(
-                chat_id, plain, reply_markup=markup, link_preview_options=NO_PREVIEW))
-
-    async def _say(self, chat_id: int, reply: Say) -> bool:
-        if reply.poll is not None:
-            return await self._poll(chat_id, reply)
-        chunks = to_html(reply.text)
-        message: Message | None = None
-        for i, chunk in enumerate(chunks):
-            last = i == len(chunks) - 1
-            message = await self._send_text(chat_id, chunk, keyboard(reply.buttons, reply.seq) if last else None)
-            if message is None:
-                return False
-        if reply.anchor and message is not None:
-            await self.outbox.remember_anchor(learner_id(chat_id), reply.anchor, message.message_id)
-        return True
-
-    async def _poll(self, chat_id: int, reply: Say) -> bool:
-        """A quiz question as a native Telegram quiz poll; its answer comes back as a poll answer."""
-        poll = reply.poll
-        assert poll is not None
-        bot = self.app.bot
-        message = await self.call(chat_id, lambda: bot.send_poll(
-            chat_id, poll.question, list(poll.options), is_anonymous=False, type="quiz",
-            correct_option_ids=[poll.correct], explanation=poll.explanation or None))
-        if message is None:
-            return False
-        if message.poll is not None:
-            await self.outbox.remember_poll(message.poll.id, learner_id(chat_id), chat_id, reply.seq)
-        return True
-
-    async def _edit(self, chat_id: int, reply: Edit, edited: set[int]) -> bool:
-        """Edit the anchored message; its note goes into the same message when both fit in one (the
-        question stays with its verdict), else right after it."""
-        message_id = await self.outbox.anchor(learner_id(chat_id), reply.anchor)
-        note = reply.note
-        if message_id is None:
-            return await self._say(chat_id, Say(note)) if note else True
-        parts = to_html(reply.text)
-        together = to_html(reply.text + "\n\n" + note) if note and len(parts) == 1 else []
-        if len(together) == 1:
-            text, note = together[0], ""
-        else:
-            text = parts[-1]  # an anchored Say that was split keeps its anchor on the last part
-        bot = self.app.bot
-        try:
-            done = await self.call(chat_id, lambda: bot.edit_message_text(
-                text, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML,
-                reply_markup=keyboard(reply.buttons, reply.seq), link_preview_options=NO_PREVIEW), idempotent=True)
-        except BadRequest as exc:  # not modified / deleted / too old: the note is sent on its own
-            log.info("chat %s: edit of %s skipped: %s", chat_id, reply.anchor, exc.message)
-            if "not modified" in exc.message:  # it already shows this (e.g. a retried edit had gone through)
-                edited.add(message_id)
-            else:
-                note = reply.note
-            return await self._say(chat_id, Say(note)) if note else True
-        if done is None:
-            return False
-        edited.add(message_id)
-        return await self._say(chat_id, Say(note)) if note else True
-
-    async def _photo(self, chat_id: int, reply: Photo) -> bool:
-        caption = to_html(reply.caption, limit=CAPTION_LIMIT)[0] if reply.caption else None
-        bot = self.app.bot
-        path = Path(reply.path)
-        sent = await self.call(chat_id, lambda: bot.send_photo(chat_id, path, caption=caption,
-                                                               parse_mode=ParseMode.HTML))
-        return sent is not None
-
-    async def _graph(self, chat_id: int, reply: GraphView) -> bool:
-        """An autograd graph: a PNG photo with its caption; the text tree when it is not drawn (and why)."""
-        png = await graphs.draw_png(reply.graph)  # caged dot, a few at a time, never on the thread pool
-        caption = to_html(reply.caption, limit=CAPTION_LIMIT)[0]
-        bot = self.app.bot
-        if png is not None:
-            try:
-                if graphs.fits_a_photo(png):
-                    sent = await self.call(chat_id, lambda: bot.send_photo(
-                        chat_id, png, caption=caption, parse_mode=ParseMode.HTML, filename="graph.png"))
-                else:  # too tall or too wide for a photo: a document keeps every pixel
-                    sent = await self.call(chat_id, lambda: bot.send_document(
-                        chat_id, png, caption=caption, parse_mode=ParseMode.HTML, filename="graph.png"))
-                return sent is not None
-            except BadRequest as exc:
-                log.warning("chat %s: the graph picture was refused (%s); sending the text tree", chat_id, exc.message)
-        note = ""
-        if png is None and reply.no_picture:
-            state = await asyncio.to_thread(self.repo.load, learner_id(chat_id))
-            lang = state.lang if state is not None else "en"
-            course = self.tutor.course
-            note = graphs.no_picture_note(reply.graph, lambda key, **values: course.t(lang, key, **values),
-                                          reply.no_picture)
-        text = (note + "\n\n" if note else "") + reply.caption
-        return await self._say(chat_id, Say(text + f"\n```\n{reply.tree}\n```"))
-
-    async def dispatch(self, update: Update, event: Event,
-                       on_turn: Callable[[Turn], Awaitable[None]] | None = None) -> tuple[Turn | None, set[int]]:
-        """Hand one event to the tutor: the turn applied (``None`` for a redelivered update) and the ids
-        of the messages edited on the way."""
+    async def dispatch(self, update: Update, event: Event, sink: ChatSink | None = None) -> Turn | None:
+        """Hand one event to the tutor: the turn applied (``None`` for a redelivered update)."""
         chat = update.effective_chat
-        edited: set[int] = set()
         if chat is None:
-            return None, edited
-        turn = await self.tutor.handle(learner_id(chat.id), event, self.sender(chat.id, edited),
-                                       update_id=update.update_id, chat_id=chat.id, lang_hint=lang_of(update),
-                                       on_turn=on_turn)
-        return turn, edited
+            return None
+        sink = sink or self.sink(chat.id, update.update_id)
+        return await self.tutor.handle(learner_id(chat.id), event, sink, update_id=update.update_id,
+                                       chat_id=chat.id, lang_hint=lang_of(update))
+
+
+async def _discard(replies: Sequence[Reply]) -> None:
+    """Replies for a learner with no chat (none in Telegram)."""
 
 
 def shell_of(context: ContextTypes.DEFAULT_TYPE) -> TelegramShell:
@@ -358,46 +258,21 @@ async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """An inline button: its callback query is answered first (with the turn's toast, if any), as soon
-    as the turn is stored and before any reply is sent, so the button stops spinning at once; then the
-    replies; then a keyboard the turn made stale is taken away."""
+    """An inline button: its callback query is answered first (with the turn's toast, if any: the answer
+    is the first outbox row of the turn), then the replies go out; then a keyboard the turn made stale is
+    taken away."""
     query = update.callback_query
     if query is None:
         return
     shell = shell_of(context)
-    press = actions.decode(query.data or "")
-    answered = False
-
-    async def answer(turn: Turn | None = None) -> None:
-        nonlocal answered
-        answered = True
-        try:
-            chat_id = update.effective_chat.id if update.effective_chat else 0
-            await shell.call(chat_id, lambda: query.answer(text=(turn.toast if turn else None) or None),
-                             idempotent=True)
-        except TelegramError as exc:  # too old to answer, or the network: the replies follow anyway
-            log.info("callback query %s not answered: %s", query.id, exc)
-
-    turn: Turn | None = None
-    edited: set[int] = set()
-    try:
-        turn, edited = await shell.dispatch(update, press, on_turn=answer)
-    finally:
-        if not answered:  # a redelivered update, or an error before the turn was stored
-            await answer()
     message = query.message
-    if turn is None or not isinstance(message, Message) or message.reply_markup is None:
-        return
-    if turn.keyboard_stale and message.message_id not in edited:
-        await _remove_keyboard(shell, message)
-
-
-async def _remove_keyboard(shell: TelegramShell, message: Message) -> None:
-    """Take the buttons off a message whose question has moved on."""
+    chat_id = update.effective_chat.id if update.effective_chat else (query.from_user.id if query.from_user else 0)
+    pressed = message.message_id if isinstance(message, Message) and message.reply_markup is not None else None
+    sink = shell.sink(chat_id, update.update_id, query_id=query.id, pressed=pressed)
     try:
-        await shell.call(message.chat.id, lambda: message.edit_reply_markup(reply_markup=None), idempotent=True)
-    except BadRequest as exc:  # already gone, or the message is too old to edit
-        log.info("chat %s: keyboard of message %s kept: %s", message.chat.id, message.message_id, exc.message)
+        await shell.dispatch(update, actions.decode(query.data or ""), sink)
+    finally:
+        await sink.finish()
 
 
 async def on_group_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -411,8 +286,7 @@ async def on_group_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         return  # for another bot
     shell = shell_of(context)
     text = shell.tutor.course.t(lang_of(update) or "en", "group_note", bot=me)
-    await shell.call(msg.chat.id, lambda: msg.reply_text(to_html(text)[0], parse_mode=ParseMode.HTML,
-                                                         link_preview_options=NO_PREVIEW))
+    await shell.say(msg.chat.id, to_html(text)[0], update.update_id, reply_to=msg.message_id)
 
 
 async def on_membership(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -436,7 +310,8 @@ async def on_poll_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         log.info("answer to an unknown poll %s ignored", answer.poll_id)
         return
     await shell.tutor.handle(ref.learner_id, Press(actions.Action.PICK, str(answer.option_ids[0]), ref.seq),
-                             shell.sender(ref.chat_id, set()), update_id=update.update_id, chat_id=ref.chat_id)
+                             shell.sink(ref.chat_id, update.update_id), update_id=update.update_id,
+                             chat_id=ref.chat_id)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -451,18 +326,15 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     chat = update.effective_chat
     log.error("error while handling update %s (chat %s): %s", update.update_id, chat.id if chat else None,
               update.to_dict(), exc_info=error)
+    shell = shell_of(context)
+    shell.failed[update.update_id] = f"{type(error).__name__}: {error}"
     if chat is None or chat.type != "private":
         return
-    shell = shell_of(context)
     state = None
     with contextlib.suppress(Exception):
         state = await asyncio.to_thread(shell.repo.load, learner_id(chat.id))
     lang = state.lang if state is not None else lang_of(update) or "en"
-    text = to_html(shell.tutor.course.t(lang, "our_error"))[0]
-    try:
-        await shell.call(chat.id, lambda: context.bot.send_message(chat.id, text, parse_mode=ParseMode.HTML))
-    except TelegramError as exc:
-        log.warning("chat %s: could not even apologise: %s", chat.id, exc)
+    await shell.say(chat.id, to_html(shell.tutor.course.t(lang, "our_error"))[0], update.update_id)
 
 
 async def _ignore(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -540,7 +412,7 @@ def build_application(settings: Settings, course: Course, repo: Repository,
     )
     if evaluator is not None and hasattr(evaluator, "start") and hasattr(evaluator, "close"):
         evaluator = BackgroundStart(evaluator)
-    tutor = Tutor(course, repo, evaluator)
+    tutor = Tutor(course, repo, evaluator, background=True)
     app.bot_data["shell"] = TelegramShell(app, tutor)
     app.bot_data["settings"] = settings
     app.bot_data["evaluator"] = evaluator
@@ -595,6 +467,13 @@ def webhook_args(settings: Settings) -> dict[str, Any]:
             "webhook_url": settings.webhook_url, "secret_token": settings.webhook_secret}
 
 
+def runtime_for(app: Application, settings: Settings, **options: Any) -> Runtime:
+    """The durable runtime for an application: long polling, or a webhook when ``WEBHOOK_URL`` is set."""
+    webhook = webhook_args(settings) if settings.webhook_url else None
+    return Runtime(app, webhook=webhook, lanes=settings.update_lanes, max_backlog=settings.inbox_backlog,
+                   shutdown_seconds=settings.shutdown_seconds, **options)
+
+
 def run_bot(settings: Settings, course: Course) -> int:
     """Serve until SIGINT/SIGTERM: long polling, or a webhook when ``WEBHOOK_URL`` is set."""
     from bot.sandbox import Sandbox
@@ -604,10 +483,7 @@ def run_bot(settings: Settings, course: Course) -> int:
     sandbox = Sandbox(settings.sandbox_config())
     app = build_application(settings, course, repo, sandbox)
     try:
-        if settings.webhook_url:
-            app.run_webhook(**webhook_args(settings), allowed_updates=Update.ALL_TYPES, bootstrap_retries=3)
-        else:
-            app.run_polling(allowed_updates=Update.ALL_TYPES, bootstrap_retries=3)
+        asyncio.run(runtime_for(app, settings).serve())
     finally:
         repo.close()
     return 0

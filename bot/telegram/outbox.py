@@ -1,16 +1,20 @@
 """What only the Telegram adapter needs to remember about the messages it sent: which message carries
 an anchored reply (a question, to be edited once answered, also after a restart), and which quiz poll
 belongs to which learner (a poll answer carries only the poll's id). The engine never sees these: it
-names an anchor, and the adapter finds the message here."""
+names an anchor, and the adapter finds the message here. Also the codec that stores replies as outbox
+rows (``encode``/``decode``)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from typing import Any
 
 from sqlmodel import Session
 
 from bot.storage import Repository
 from bot.storage.models import MessageAnchor, PollRef
+from dialogs.messages import Button, Edit, GraphView, Photo, QuizPoll, Reply, Say
 
 
 class Outbox:
@@ -52,3 +56,35 @@ class Outbox:
         with self._write, Session(self.engine) as db:
             db.merge(PollRef(poll_id=poll_id, learner_id=learner_id, chat_id=chat_id, seq=seq))
             db.commit()
+
+
+# ------------------------------------------------------------------------------ replies as outbox rows
+
+KIND = {Say: "say", Edit: "edit", Photo: "photo", GraphView: "graph"}
+
+
+def _buttons(rows: Any) -> tuple[tuple[Button, ...], ...]:
+    return tuple(tuple(Button(**b) for b in row) for row in rows)
+
+
+def encode(reply: Reply) -> tuple[str, dict[str, Any]]:
+    """A reply as an outbox row's kind and JSON payload."""
+    return KIND[type(reply)], dataclasses.asdict(reply)
+
+
+def decode(kind: str, payload: dict[str, Any]) -> Reply:
+    """The reply an outbox row holds (the inverse of ``encode``)."""
+    if kind == "say":
+        poll = payload.get("poll")
+        return Say(payload["text"], _buttons(payload.get("buttons", ())), payload.get("anchor"), payload.get("seq", 0),
+                   QuizPoll(poll["question"], tuple(poll["options"]), poll["correct"], poll["explanation"])
+                   if poll else None)
+    if kind == "edit":
+        return Edit(payload["anchor"], payload["text"], _buttons(payload.get("buttons", ())), payload.get("seq", 0),
+                    payload.get("note", ""))
+    if kind == "photo":
+        return Photo(payload["path"], payload.get("caption", ""))
+    if kind == "graph":
+        return GraphView(payload["graph"], payload["caption"], payload["tree"], payload.get("no_picture", ""),
+                         payload.get("saved_as", ""))
+    raise ValueError(f"no reply of kind {kind!r}")

@@ -6,20 +6,20 @@
         await bot.settled(update)           # every handler for that update has finished
         assert "Course map" in server.texts(11)[-1]
 
-The bot runs in the test's event loop exactly as ``run_bot`` runs it (same builder, handlers,
-rate limiter, ``post_init``/``post_shutdown``), with long polling against the fake. ``restart()``
-stops it cleanly and builds a new ``Application`` and ``Repository`` on the same SQLite file, as a
-new process would. With ``webhook=True`` it takes updates through PTB's webhook server on a
-loopback port (the fake posts them there) instead of long polling.
+The bot runs in the test's event loop exactly as ``run_bot`` runs it (same builder, handlers, rate
+limiter, the durable ``Runtime`` with its inbox and outbox), with long polling against the fake.
+``restart()`` stops it cleanly and builds a new ``Application`` and ``Repository`` on the same SQLite
+file, as a new process would. With ``webhook=True`` it takes updates through the bot's webhook server on
+a loopback port (the fake posts them there) instead of long polling.
 
-``settled`` waits for a marker handler in the last handler group, which PTB runs after the tutor's
-handler and after the error handler: tests never sleep for a fixed time.
+``settled`` waits until the database says the updates are handled and everything they caused (replies,
+callback answers, sandbox runs and their results) is sent: tests never sleep for a fixed time.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dtm
+import contextlib
 import logging
 import socket
 from collections.abc import Callable, Iterable
@@ -29,12 +29,13 @@ from typing import Any
 
 from pydantic import SecretStr
 from telegram import Update
-from telegram.ext import Application, ContextTypes, TypeHandler
+from telegram.ext import Application
 
 from bot.config import Settings
 from bot.service import Evaluator, Tutor
 from bot.storage import Repository
-from bot.telegram.app import build_application, learner_id, webhook_args
+from bot.telegram.app import build_application, learner_id, runtime_for
+from bot.telegram.runtime import Runtime
 from dialogs.course import Course
 from dialogs.state import LearnerState
 from tests.support.fake_bot_api import FakeBotAPI, JSONDict, Learner, SentMessage
@@ -76,6 +77,7 @@ class TelegramBot:
         self.settings = settings_for(server, db, webhook_port=free_port() if webhook else None)
         self.poll_timeout = poll_timeout
         self.app: Application | None = None
+        self.runtime: Runtime | None = None
         self.repo: Repository | None = None
         self.handled: list[int] = []  # ids of the updates this run has handled, in the order it finished them
         self.handled_updates: list[Update] = []
@@ -88,31 +90,18 @@ class TelegramBot:
         self.handled_updates.clear()
         self.repo = Repository(self.settings.db_url)
         app = build_application(self.settings, self.course, self.repo, self.evaluator)
-        app.add_handler(TypeHandler(Update, self._mark_handled), group=LAST_GROUP)
         self.app = app
-        await app.initialize()
-        if app.post_init is not None:
-            await app.post_init(app)
-        await app.start()
-        assert app.updater is not None
-        if self.settings.webhook_url:  # as run_bot does, but on loopback only
-            args = webhook_args(self.settings) | {"listen": "127.0.0.1"}
-            await app.updater.start_webhook(**args, allowed_updates=Update.ALL_TYPES)
-        else:
-            await app.updater.start_polling(poll_interval=0, timeout=dtm.timedelta(seconds=self.poll_timeout),
-                                            allowed_updates=Update.ALL_TYPES)
+        runtime = runtime_for(app, self.settings, on_handled=self._mark_handled, poll_timeout=self.poll_timeout)
+        if runtime.webhook is not None:
+            runtime.webhook["listen"] = "127.0.0.1"  # as run_bot does, but on loopback only
+        self.runtime = runtime
+        await runtime.start()
         return self
 
     async def stop(self) -> None:
-        app, self.app = self.app, None
-        if app is not None:
-            if app.updater is not None and app.updater.running:
-                await app.updater.stop()
-            if app.running:
-                await app.stop()
-            await app.shutdown()
-            if app.post_shutdown is not None:
-                await app.post_shutdown(app)
+        runtime, self.runtime, self.app = self.runtime, None, None
+        if runtime is not None:
+            await runtime.stop()
         if self.repo is not None:
             self.repo.close()
             self.repo = None
@@ -130,24 +119,29 @@ class TelegramBot:
 
     # ------------------------------------------------------------------ waiting
 
-    async def _mark_handled(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    def _mark_handled(self, update: Update) -> None:
         self.handled.append(update.update_id)
         self.handled_updates.append(update)
-        self._changed.set()
 
-    async def wait_handled(self, predicate: Callable[[list[Update]], bool], timeout: float = 15.0,
-                           *, what: str = "updates") -> None:
-        """Wait until ``predicate(handled updates)`` holds."""
+    async def _until(self, done: Callable[[], bool], timeout: float, what: str) -> None:
+        """Wait until ``done()``, looking again whenever the bot reports progress (and every 50 ms)."""
 
         async def until() -> None:
-            while not predicate(self.handled_updates):
-                self._changed.clear()
-                await self._changed.wait()
+            while not done():
+                assert self.runtime is not None, "the bot is not running"
+                self.runtime.changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.runtime.changed.wait(), 0.05)
 
         try:
             await asyncio.wait_for(until(), timeout)
         except TimeoutError:
             raise TimeoutError(f"{what} not handled within {timeout}s; handled {self.handled}") from None
+
+    async def wait_handled(self, predicate: Callable[[list[Update]], bool], timeout: float = 15.0,
+                           *, what: str = "updates") -> None:
+        """Wait until ``predicate(handled updates)`` holds."""
+        await self._until(lambda: predicate(self.handled_updates), timeout, what)
 
     async def settled(self, *updates: JSONDict | int | Iterable[JSONDict], timeout: float = 15.0) -> None:
         """Wait until the bot has finished handling these updates (replies sent, queries answered)."""
@@ -159,8 +153,28 @@ class TelegramBot:
                 wanted.add(int(u["update_id"]))
             else:
                 wanted.update(int(x["update_id"]) for x in u)
-        await self.wait_handled(lambda handled: wanted <= {u.update_id for u in handled}, timeout,
-                                what=f"updates {sorted(wanted)}")
+        def settled() -> bool:
+            assert self.repo is not None
+            return self.repo.settled(wanted)
+
+        await self._until(settled, timeout, f"updates {sorted(wanted)}")
+
+    async def push(self) -> int:
+        """Run the daily push now (as its job does) and wait until what it sent is out."""
+        shell = self.app.bot_data["shell"] if self.app is not None else None
+        assert shell is not None
+        pushed = await self.tutor.push(shell.push_sender)
+        await self.sent()
+        return int(pushed)
+
+    async def sent(self, timeout: float = 15.0) -> None:
+        """Wait until the outbox has nothing left to send now."""
+
+        def empty() -> bool:
+            assert self.repo is not None
+            return self.repo.outbox_counts().get("pending", 0) == 0
+
+        await self._until(empty, timeout, "the outbox")
 
     # ------------------------------------------------------------------ inspection
 
