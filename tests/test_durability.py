@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import signal
 import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -26,11 +27,13 @@ from bot.storage import Repository
 from dialogs.course import Course
 from tests.support.fake_bot_api import FakeBotAPI, JSONDict
 from tests.support.process import BotProcess, cli_env
-from tests.support.telegram_bot import TelegramBot
+from tests.support.telegram_bot import Chat, Expect, TelegramBot, free_port, texts
 
 LEARNERS = 8
-ACTIONS = 45  # per learner
-KILLS = 10
+MODES = {  # how updates come in: (kills, actions per learner)
+    "polling": (10, 45),
+    "webhook": (5, 25),  # the fake posts one update at a time: slower, so a shorter run
+}
 Settle = Callable[[list[int]], Awaitable[None]]
 
 
@@ -45,13 +48,13 @@ def ids(updates: list[JSONDict]) -> list[int]:
     return [int(u["update_id"]) for u in updates]
 
 
-async def play(server: FakeBotAPI, chat_id: int, seed: int, settle: Settle) -> None:
+async def play(server: FakeBotAPI, chat_id: int, seed: int, settle: Settle, actions: int) -> None:
     """One learner: /start, then taps and typing chosen by a seeded random walk over what the chat shows.
     Each step waits until the bot has handled it and sent everything it caused."""
     rng = random.Random(seed)
     learner = server.learner(chat_id, language_code="zh-hans" if chat_id % 3 == 0 else "en")
     await settle(ids([learner.send("/start")]))
-    for _ in range(ACTIONS):
+    for _ in range(actions):
         what = rng.choice(["tap", "tap", "tap", "go", "burst", "answer", "command"])
         sent: list[JSONDict] = []
         if what == "tap":  # a button of the newest message (a message sent twice shows the same ones)
@@ -72,8 +75,8 @@ async def play(server: FakeBotAPI, chat_id: int, seed: int, settle: Settle) -> N
         await settle(ids(sent))
 
 
-async def play_all(server: FakeBotAPI, settle: Settle) -> None:
-    await asyncio.gather(*(play(server, 900 + i, 1000 + i, settle) for i in range(LEARNERS)))
+async def play_all(server: FakeBotAPI, settle: Settle, actions: int) -> None:
+    await asyncio.gather(*(play(server, 900 + i, 1000 + i, settle, actions) for i in range(LEARNERS)))
 
 
 CHAT_CALLS = ("sendmessage", "editmessagetext", "editmessagereplymarkup", "sendphoto", "senddocument", "sendpoll")
@@ -131,13 +134,16 @@ def repo_settled(db: Path) -> Settle:
 
 
 @pytest.mark.slow
-async def test_kill_9_at_random_moments_loses_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", list(MODES))
+async def test_kill_9_at_random_moments_loses_nothing(tmp_path: Path, mode: str) -> None:
+    kills_wanted, actions = MODES[mode]
+    webhook = mode == "webhook"
     loop = asyncio.get_running_loop()
     started = loop.time()
     # the reference: the same learners against a bot nobody disturbs
     async with FakeBotAPI(bot_username="AutogradTutorBot") as server:
-        async with TelegramBot(server, tmp_path / "reference.db", course()) as bot:
-            await play_all(server, lambda u: bot.settled(*u, timeout=60))
+        async with TelegramBot(server, tmp_path / "reference.db", course(), webhook=webhook) as bot:
+            await play_all(server, lambda u: bot.settled(*u, timeout=60), actions)
         reference = {c: chat_calls(server, c) for c in server.chats}
         assert not server.unanswered_callback_queries()
     reference_learners = learners_in(tmp_path / "reference.db")
@@ -146,16 +152,16 @@ async def test_kill_9_at_random_moments_loses_nothing(tmp_path: Path) -> None:
     # the same learners against the real process, killed again and again
     db = tmp_path / "crash.db"
     async with FakeBotAPI(bot_username="AutogradTutorBot") as server:
-        env = cli_env(tmp_path, TELEGRAM_BOT_TOKEN=server.token, TELEGRAM_API_BASE_URL=server.base_url,
-                      TELEGRAM_FILE_BASE_URL=server.base_file_url, DATABASE_URL=f"sqlite:///{db}",
-                      CONTENT_DIR=str(default_content_dir()), PTB_TIMEDELTA="true")
+        port = free_port()
+        hook = {"WEBHOOK_URL": f"http://127.0.0.1:{port}/hook", "PORT": str(port), "WEBHOOK_SECRET": "s3cret"}
+        env = bot_env(server, tmp_path, db, **(hook if webhook else {}))
         bot_process = BotProcess(["serve"], env, tmp_path)
         await bot_process.start()
         rng = random.Random(7)
         kills = 0
-        playing = asyncio.create_task(play_all(server, repo_settled(db)))
+        playing = asyncio.create_task(play_all(server, repo_settled(db), actions))
         try:
-            while kills < KILLS and not playing.done():
+            while kills < kills_wanted and not playing.done():
                 await asyncio.wait({playing}, timeout=rng.uniform(0.3, 1.5))
                 if playing.done():
                     break
@@ -171,7 +177,7 @@ async def test_kill_9_at_random_moments_loses_nothing(tmp_path: Path) -> None:
             assert code == 0
         finally:
             await bot_process.close()
-    assert kills == KILLS, f"the learners finished after {kills} kills: make their scripts longer"
+    assert kills == kills_wanted, f"the learners finished after {kills} kills: make their scripts longer"
     log = bot_process.stderr
     assert "Traceback" not in log, log[-5000:]
 
@@ -192,6 +198,177 @@ async def test_kill_9_at_random_moments_loses_nothing(tmp_path: Path) -> None:
     assert set(chats) == set(reference)
     for chat, (calls, _) in chats.items():
         assert calls == reference[chat][0], f"chat {chat} differs from the undisturbed run"
-    print(f"\nreference run {reference_seconds:.1f} s, crash run {loop.time() - started - reference_seconds:.1f} s; "
+    crash_seconds = loop.time() - started - reference_seconds
+    print(f"\n{mode}: reference run {reference_seconds:.1f} s, crash run {crash_seconds:.1f} s; "
           f"{kills} kills; {len(server.chats)} chats; resent after a kill: {resent}; "
           f"inbox handled after a restart: {log.count('from before the restart are handled first')} times")
+
+
+async def until(done: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Look every 20 ms until ``done()`` (bounded: a minute by default)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not done():
+        assert loop.time() < deadline, f"no {what} within {timeout} s"
+        await asyncio.sleep(0.02)
+
+
+def bot_env(server: FakeBotAPI, tmp_path: Path, db: Path, **extra: str) -> dict[str, str]:
+    return cli_env(tmp_path, TELEGRAM_BOT_TOKEN=server.token, TELEGRAM_API_BASE_URL=server.base_url,
+                   TELEGRAM_FILE_BASE_URL=server.base_file_url, DATABASE_URL=f"sqlite:///{db}",
+                   CONTENT_DIR=str(default_content_dir()), PTB_TIMEDELTA="true", **extra)
+
+
+def sends(server: FakeBotAPI, chat_id: int) -> list[str]:
+    """The texts of the messages Telegram posted in a chat, in order."""
+    return [str(r.params.get("text")) for r in server.requests
+            if r.method.lower() == "sendmessage" and r.params.get("chat_id") == chat_id and r.ok]
+
+
+@pytest.mark.slow
+async def test_a_429_a_tap_a_typed_go_and_a_kill_during_the_wait(tmp_path: Path) -> None:
+    """Telegram answers the tap's reply with 429 (retry after 4 s); the learner types "go" meanwhile; the bot
+    is killed during the wait. After the restart the tap's reply and the answer to "go" both arrive, once
+    each, in order, and the tap is answered."""
+    # what the learner sees when nothing goes wrong
+    async with FakeBotAPI(bot_username="AutogradTutorBot") as server, \
+            TelegramBot(server, tmp_path / "reference.db", course()) as bot:
+        ada = server.learner(31)
+        await bot.settled(ada.send("/start"))
+        await bot.settled(ada.press("Continue"))
+        await bot.settled(ada.send("go"))
+        expected = sends(server, 31)
+    assert len(expected) == 3 and len(set(expected)) == 3
+
+    db = tmp_path / "crash.db"
+    async with FakeBotAPI(bot_username="AutogradTutorBot") as server:
+        process = BotProcess(["serve"], bot_env(server, tmp_path, db), tmp_path)
+        settle = repo_settled(db)
+        try:
+            await process.start()
+            ada = server.learner(31)
+            await settle(ids([ada.send("/start")]))
+            server.fail_next("sendMessage", 429, retry_after=4, chat_id=31)
+            tap = ada.press("Continue")
+            await server.wait_for(lambda: any(r.status == 429 for r in server.requests), 30, what="the 429")
+            go = ada.send("go")
+            await server.wait_for(lambda: all(u["update_id"] != go["update_id"] for u in server.pending_updates), 30,
+                                  what="'go' confirmed")  # Telegram will never send it again
+            await process.kill()  # during the 4 s wait
+            await process.start()
+            await settle(ids([tap, go]))
+            assert not server.unanswered_callback_queries(), "the tap was left spinning"
+            assert sends(server, 31) == expected
+            code, _ = await process.terminate()
+            assert code == 0
+        finally:
+            await process.close()
+
+
+@pytest.mark.slow
+async def test_sigterm_with_a_backlog_stops_in_time_and_loses_nothing(tmp_path: Path) -> None:
+    """300 learners send /start at 150 a second; SIGTERM comes in the middle of it. The bot exits within its
+    shutdown time (10 s) with status 0; after the restart every learner gets the course map, once."""
+    db = tmp_path / "tutor.db"
+    learners = 300
+    async with FakeBotAPI(bot_username="AutogradTutorBot") as server:
+        process = BotProcess(["serve"], bot_env(server, tmp_path, db), tmp_path)
+        try:
+            await process.start()
+            updates = []
+            for i in range(learners):
+                updates.append(server.learner(5000 + i).send("/start"))
+                await asyncio.sleep(1 / 150)
+                if i == learners // 2:
+                    assert process.proc is not None
+                    process.proc.send_signal(signal.SIGTERM)
+                    stopping = asyncio.get_running_loop().time()
+            code = await asyncio.wait_for(process.wait(), 30)
+            took = asyncio.get_running_loop().time() - stopping
+            first = process.stderr
+            assert code == 0 and took < 12, (code, took, first[-3000:])
+            assert "stopping: no new updates" in first and "Traceback" not in first, first[-3000:]
+            await process.start()
+            await repo_settled(db)(ids(updates))
+            code, _ = await process.terminate()
+            assert code == 0
+        finally:
+            await process.close()
+        maps = {chat: [t for t in sends(server, chat) if "map" in t.lower() or "地图" in t]
+                for chat in range(5000, 5000 + learners)}
+    resent = process.stderr.count("was being sent when the process stopped")
+    assert all(maps.values()), [c for c, m in maps.items() if not m][:10]
+    twice = sum(len(m) - 1 for m in maps.values())
+    assert twice <= resent, f"{twice} maps sent twice, {resent} rows were in flight"
+    print(f"\nSIGTERM after {learners // 2} of {learners} updates: exit in {took:.1f} s; "
+          f"{first.split('stopped: ')[-1].splitlines()[0] if 'stopped: ' in first else '?'}")
+
+
+# ------------------------------------------------------------------------------------ in one process
+
+
+async def test_an_update_the_library_cannot_read_is_logged_stored_and_skipped(
+        server: FakeBotAPI, bot: TelegramBot, expect: Expect, caplog: pytest.LogCaptureFixture) -> None:
+    """A poll answer in an older Bot API's shape (python-telegram-bot 22 requires ``option_persistent_ids``)
+    is confirmed, kept with its raw body and skipped: nobody waits behind it, nothing fetches it again."""
+    expect.error_logs = 1
+    old = server.send_update({"poll_answer": {"poll_id": "5000", "option_ids": [1],
+                                              "user": {"id": 61, "is_bot": False, "first_name": "Old"}}})
+    chat = Chat(server, bot, 62)
+    new = await chat.send("/start")
+    assert "Course map" in texts(new)
+    await bot.settled(old)
+    assert not server.pending_updates  # confirmed: Telegram will not send it again
+    assert bot.repo is not None
+    row = bot.repo.inbox_row(old["update_id"])
+    assert row is not None and row.status == "bad" and "option_persistent_ids" in (row.error or "")
+    assert json.loads(row.body) == old
+    logged = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any("could not be read" in m and '"poll_id": "5000"' in m for m in logged), logged
+    assert bot.runtime is not None and bot.runtime.polls < 10  # no refetching it over and over
+
+
+async def test_a_5xx_is_retried_for_every_call(server: FakeBotAPI, bot: TelegramBot, expect: Expect) -> None:
+    """Telegram answers 502 (nothing done): the callback answer and the message are sent again, once."""
+    expect.failed_requests.update({500, 502})
+    chat = Chat(server, bot, 63)
+    await chat.send("/start")
+    server.fail_next("answerCallbackQuery", 502)
+    server.fail_next("sendMessage", 500, chat_id=chat.id)
+    new = await chat.press("Continue")  # asserts the tap was answered
+    assert new
+    assert [r.status for r in server.calls("answerCallbackQuery")] == [502, 200]
+    statuses = [r.status for r in server.calls("sendMessage") if r.params.get("chat_id") == chat.id]
+    assert statuses.count(500) == 1 and statuses[-1] == 200
+    texts_sent = [r.params["text"] for r in server.calls("sendMessage") if r.params.get("chat_id") == chat.id and r.ok]
+    assert len(texts_sent) == len(set(texts_sent))  # nothing posted twice
+
+
+async def test_a_full_inbox_pauses_polling_and_nothing_is_lost(server: FakeBotAPI, run_bot: Callable[..., Any],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Updates come faster than they are handled: they wait in the inbox up to ``INBOX_BACKLOG``, the rest
+    stay with Telegram (polling pauses); when handling catches up, every one is handled, in order."""
+    from bot.telegram.runtime import Runtime
+
+    gate = asyncio.Event()
+    handle = Runtime._handle
+
+    async def slow(self: Runtime, update_id: int, body: str) -> None:
+        await gate.wait()
+        await handle(self, update_id, body)
+
+    monkeypatch.setattr(Runtime, "_handle", slow)
+    monkeypatch.setenv("INBOX_BACKLOG", "4")
+    bot = await run_bot()
+    assert bot.runtime is not None and bot.runtime.max_backlog == 4
+    chat = Chat(server, bot, 64)
+    updates = [chat.learner.send(text) for text in ["/start", "go", "/help", "/map", "/progress", "go", "/help"]]
+    runtime = bot.runtime
+    await until(lambda: runtime.paused >= 2, "polling to pause")
+    assert bot.repo is not None and bot.repo.inbox_counts() == {"new": 4}
+    delivered = [server.was_delivered(u["update_id"]) for u in updates]
+    assert delivered == [True] * 4 + [False] * 3  # the rest are still Telegram's
+    gate.set()
+    await bot.settled(*updates, timeout=60)
+    assert bot.handled == [u["update_id"] for u in updates]  # in order
+    assert len([m for m in chat.messages if "What I understand" in (m.plain_text or "")]) == 2

@@ -87,6 +87,7 @@ class Runtime:
         self._server: Any = None
         self._backlog = 0
         self.polls = 0  # getUpdates calls made (tests: an unreadable update must not make them spin)
+        self.paused = 0  # times polling waited because the inbox was full
 
     # ------------------------------------------------------------------------------ life cycle
 
@@ -184,10 +185,13 @@ class Runtime:
         assert self._http is not None
         failures = 0
         while not self._draining:
-            if self._backlog >= self.max_backlog:  # backpressure: Telegram keeps them meanwhile
+            room = self.max_backlog - self._backlog
+            if room <= 0:  # backpressure: Telegram keeps them meanwhile
+                self.paused += 1
                 await asyncio.sleep(0.5)
                 continue
-            body = {"timeout": int(self.poll_timeout), "allowed_updates": list(Update.ALL_TYPES)}
+            body = {"timeout": int(self.poll_timeout), "allowed_updates": list(Update.ALL_TYPES),
+                    "limit": min(100, room)}
             if offset is not None:
                 body["offset"] = offset
             try:

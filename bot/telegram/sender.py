@@ -144,23 +144,28 @@ class Sender:
         return task
 
     async def stop(self, timeout: float) -> int:
-        """Go on sending what is due for up to ``timeout`` s, then stop; what is left stays in the outbox
-        for the next start. Returns how many rows are left pending."""
-        deadline = asyncio.get_running_loop().time() + timeout
+        """Go on sending what is due for up to ``timeout`` s, then stop: the calls in progress are let
+        finish (a call cut off would leave its fate unknown), and what is left stays in the outbox for the
+        next start. Returns how many rows are left pending."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        grace = min(2.0, timeout / 3)
         while True:
             await self._start_due()
             tasks = set(self._chats.values()) | set(self._answering.values())
-            remaining = deadline - asyncio.get_running_loop().time()
+            remaining = deadline - grace - loop.time()
             if not tasks or remaining <= 0:
                 break
             await asyncio.wait(tasks, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
-        self._stopping = True
+        self._stopping = True  # each lane ends after the row in hand
         self._wake.set()
         tasks = set(self._chats.values()) | set(self._answering.values())
-        for task in tasks:
-            task.cancel()
         if tasks:
-            await asyncio.wait(tasks, timeout=2)
+            _, late = await asyncio.wait(tasks, timeout=max(deadline - loop.time(), 0.1))
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=1)
         counts = await asyncio.to_thread(self.repo.outbox_counts)
         return counts.get("pending", 0)
 

@@ -81,7 +81,8 @@ class BotProcess:
         assert self.proc is not None
         return self.proc.pid
 
-    async def _reap(self) -> int:
+    async def wait(self) -> int:
+        """Wait for the process to exit (its stderr kept in ``logs``); its exit status."""
         assert self.proc is not None and self.err is not None
         code = await asyncio.to_thread(self.proc.wait)
         await self.err.finish()
@@ -94,7 +95,7 @@ class BotProcess:
         """``kill -9`` of the bot process alone, as an OOM killer or a crash would; then whatever it had
         started is cleaned up too."""
         os.kill(self.pid, signal.SIGKILL)
-        await self._reap()
+        await self.wait()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
 
@@ -104,13 +105,13 @@ class BotProcess:
         start = loop.time()
         assert self.proc is not None
         self.proc.send_signal(sig)
-        code = await asyncio.wait_for(self._reap(), timeout)
+        code = await asyncio.wait_for(self.wait(), timeout)
         return code, loop.time() - start
 
     async def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.pid, signal.SIGKILL)
-            await self._reap()
+            await self.wait()
         if self.proc is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, signal.SIGKILL)
