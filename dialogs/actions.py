@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from dialogs import numbers
 from dialogs.messages import Button, Press
 
 #: Telegram's limit on callback data, in bytes.
@@ -86,23 +87,25 @@ def action_of(press: Press) -> Action | None:
 
 def index_of(press: Press) -> int | None:
     """PICK / TOGGLE: the option's index."""
-    return int(press.arg) if press.arg.isascii() and press.arg.isdigit() else None
+    return numbers.digits(press.arg)
 
 
 def judgement_of(press: Press) -> tuple[int, bool] | None:
     """JUDGE: (statement index, judged true)."""
     index, _, value = press.arg.partition(":")
-    if not (index.isascii() and index.isdigit()) or value not in ("0", "1"):
+    i = numbers.digits(index)
+    if i is None or value not in ("0", "1"):
         return None
-    return int(index), value == "1"
+    return i, value == "1"
 
 
 def rating_of(press: Press) -> tuple[str, int] | None:
     """RATE: (card id, rating 1-4)."""
     card_id, _, value = press.arg.rpartition(":")
-    if not card_id or value not in ("1", "2", "3", "4"):
+    rating = numbers.digits(value)
+    if not card_id or rating is None or not 1 <= rating <= 4:
         return None
-    return card_id, int(value)
+    return card_id, rating
 
 
 def setting_of(press: Press) -> tuple[str, str] | None:
@@ -126,9 +129,10 @@ def decode(data: str) -> Press:
     """Callback data -> a press. Data we did not make (or an action we no longer know) becomes a press of
     the action ``"unknown"``, which the engine answers as a stale button."""
     parts = data.split("|", 2)
-    if len(parts) == 3 and parts[0].isascii():
+    seq = numbers.digits(parts[0]) if len(parts) == 3 else None
+    if seq is not None:
         try:
-            return Press(Action(parts[1]).value, parts[2], int(parts[0]))
+            return Press(Action(parts[1]).value, parts[2], seq)
         except ValueError:
             pass
     return Press("unknown", "", -1)

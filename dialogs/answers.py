@@ -10,6 +10,8 @@ import math
 import re
 import unicodedata
 
+from dialogs import numbers
+
 CONTINUE_WORDS = frozenset(
     {
         "", "go", "ok", "okay", "next", "n", "continue", "c", "yes", "y", "yep", "sure", "ready", "start",
@@ -46,8 +48,11 @@ def is_continue(text: str) -> bool:
 def parse_choice(text: str, n_options: int) -> tuple[int, ...] | None:
     """``b``, ``B``, ``bc``, ``B C``, ``b, c``, ``2 3``, ``2,3``, ``(b)`` -> 0-based indexes, sorted.
 
-    Returns None when the text is not a list of option letters/numbers within range.
+    Returns None when the text is not a list of option letters/numbers within range, or when it has
+    characters that only look like digits (``²``, ``①``, ``٣``: NFKC would read the first two as 2 and 1).
     """
+    if numbers.odd_digits(text):
+        return None
     t = _CHOICE_NOISE.sub("", normalise(text))
     t = t.replace("和", " ").replace("与", " ").replace(" and ", " ").replace("&", " ")
     t = re.sub(r"[()（）\[\]【】.。:：]", " ", t)
@@ -56,8 +61,9 @@ def parse_choice(text: str, n_options: int) -> tuple[int, ...] | None:
         return None
     picked: set[int] = set()
     for tok in tokens:
-        if tok.isdigit():
-            digits = [int(ch) for ch in tok] if len(tok) > 1 and n_options < 10 else [int(tok)]
+        number = numbers.digits(tok)
+        if number is not None:
+            digits = [int(ch) for ch in tok] if len(tok) > 1 and n_options < 10 else [number]
             for d in digits:
                 if not 1 <= d <= n_options:
                     return None
@@ -86,10 +92,13 @@ def parse_judgements(text: str, n: int) -> tuple[bool, ...] | None:
     ``✗ ✓ ✓``, ``no yes yes``, ``1 0 1``, and glued forms such as ``错对对``, ``FTT``, ``101``.
 
     Returns a tuple of ``n`` booleans, a shorter tuple for a one-by-one answer (a single verdict),
-    or None when the text is not made of verdicts.
+    or None when the text is not made of verdicts, or has characters that only look like digits
+    (``①``, ``¹⁰¹``: NFKC would read them as 1 and 101).
     """
+    if numbers.odd_digits(text):
+        return None
     t = normalise(text)
-    t = re.sub(r"(?<=\d)\s*[.)）:：]\s*", " ", t)  # "1. T 2. F" -> numbering is dropped below
+    t = re.sub(r"(?<=\d)\s*[.)）:：]\s*", " ", t, flags=re.ASCII)  # "1. T 2. F" -> numbering is dropped below
     tokens = [tok for tok in _SEP.split(t) if tok]
     if not tokens:
         return None
@@ -115,7 +124,7 @@ def parse_judgements(text: str, n: int) -> tuple[bool, ...] | None:
 
 # ------------------------------------------------------------------------------------ predict answers
 
-_NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:e[-+]?\d+)?|[-+]?inf|nan", re.I)
+_NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:e[-+]?\d+)?|[-+]?inf|nan", re.I | re.ASCII)
 _NOISE = re.compile(r"grad_fn=<\w+>|requires_grad=(?:true|false)|dtype=torch\.\w+|device='[^']*'", re.I)
 _BOOL_WORDS = {"true": 1.0, "false": 0.0}
 

@@ -11,7 +11,7 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from dialogs import markup
+from dialogs import markup, numbers
 from dialogs.messages import Button, Effect, QuizPoll, Reply, Say
 
 if TYPE_CHECKING:
@@ -74,6 +74,13 @@ def literal(text: str, limit: int) -> str:
     """Learner text for a sentence: whitespace runs made one space, cut at ``limit``, a literal span."""
     flat = " ".join(str(text).split())
     return markup.literal(flat if len(flat) <= limit else flat[:limit] + "…")
+
+
+def odd_digits_note(host: Host, s: LearnerState, text: str) -> str:
+    """Where a number was refused: a line naming what only looks like a digit in ``text`` (``²``, ``①``,
+    ``٣``) and asking for 0-9, to put before the usual hint; nothing when there is no such character."""
+    odd = numbers.odd_digits(text)
+    return host.t(s, "number_odd_digits", chars=literal(odd, 12)) + "\n" if odd else ""
 
 
 def error_block(error: str) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from dialogs import answers, aside, cards, daily, schedule
+from dialogs import answers, aside, cards, daily, numbers, schedule
 from dialogs.actions import Action, card_show, rate, rating_of
-from dialogs.context import Host, Out
+from dialogs.context import Host, Out, odd_digits_note
 from dialogs.messages import LogReview, Press
 from dialogs.migrations.card_ids import CARD_IDS
 from dialogs.state import LearnerState
@@ -76,16 +76,16 @@ def show(host: Host, s: LearnerState, out: Out) -> LearnerState:
 
 
 def typed(host: Host, s: LearnerState, text: str, out: Out) -> LearnerState:
-    """Text during a review: show the answer, or a rating (a word or 1-4)."""
+    """Text during a review: show the answer, or a rating (a word or 1-4; ``²`` or ``①`` is no rating)."""
     word = answers.normalise(text)
     if not s.card_shown:
         if word in SHOW_WORDS:
             return show(host, s.but(card_shown=True), out)
         out.say(host.t(s, "cards_say_show"))
         return s
-    rating = RATE_WORDS.get(word) or (int(word) if word in ("1", "2", "3", "4") else None)
+    rating = RATE_WORDS.get(word) or numbers.parse_int(text, 1, 4)
     if rating is None:
-        out.say(host.t(s, "cards_say_rate"))
+        out.say(odd_digits_note(host, s, text) + host.t(s, "cards_say_rate"))
         return s
     return review(host, s, s.card or "", rating, out)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dialogs.context import LETTERS, Host
+from dialogs import numbers
+from dialogs.context import LETTERS, Host, odd_digits_note
 from dialogs.state import LearnerState
 
 
@@ -28,9 +29,11 @@ def recap_text(host: Host, s: LearnerState, args: str = "") -> str:
     ids = list(s.done_sections[-2:])
     arg = args.strip().lower().removeprefix("part").strip()
     if arg:
-        part = next((p for i, p in enumerate(host.course.parts, 1) if arg in (str(i), p.id)), None)
+        parts = host.course.parts
+        number = numbers.parse_int(arg, 1, len(parts))
+        part = parts[number - 1] if number is not None else next((p for p in parts if p.id == arg), None)
         if part is None:
-            return host.t(s, "recap_usage", n=len(host.course.parts))
+            return odd_digits_note(host, s, arg) + host.t(s, "recap_usage", n=len(parts))
         ids = [sec.id for sec in part.sections if sec.id in s.done_sections]
         if not ids:
             return host.t(s, "recap_part_empty", part=part.title.get(lang))

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dialogs import aside
-from dialogs.context import LETTERS, Host, Out
+from dialogs import aside, numbers
+from dialogs.context import LETTERS, Host, Out, odd_digits_note
 from dialogs.course import Choice, Predict, Statements
 from dialogs.markup import plain
 from dialogs.messages import QuizPoll
@@ -56,17 +56,18 @@ def command(host: Host, s: LearnerState, args: str, out: Out) -> LearnerState:
     if s.phase == "evaluating":
         out.say(host.t(s, "still_running"))
         return s
+    n = 1
+    arg = args.strip()
+    if arg:  # read before anything changes: a number we cannot read stops no review
+        parsed = numbers.parse_int(arg, 1, MAX_QUIZ)
+        if parsed is None:
+            out.say(odd_digits_note(host, s, arg) + host.t(s, "quiz_usage", max=MAX_QUIZ))
+            return s
+        n = parsed
     if s.mode == "quiz":
         return host.resend(s, out)
     if s.mode == "cards":
         s = aside.restore(host, s, out, "cards_stopped")
-    n = 1
-    arg = args.strip()
-    if arg:
-        if not (arg.isascii() and arg.isdigit()) or not 1 <= int(arg) <= MAX_QUIZ:
-            out.say(host.t(s, "quiz_usage", max=MAX_QUIZ))
-            return s
-        n = int(arg)
     picked = choose(host, s)
     if picked is None:
         out.say(host.t(s, "quiz_none"))

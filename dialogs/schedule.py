@@ -10,20 +10,24 @@ import re
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-_OFFSET = re.compile(r"^(?:utc|gmt)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?$", re.I)
-_TIME = re.compile(r"^(\d{1,2})(?:[:：.h](\d{2}))?\s*(am|pm)?$", re.I)
+from dialogs import numbers
+
+# ASCII digits only (re's \d also matches "٣"); full-width digits are folded to ASCII before matching.
+_OFFSET = re.compile(r"(?:utc|gmt)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?", re.I | re.ASCII)
+_TIME = re.compile(r"(\d{1,2})(?:[:.h](\d{2}))?\s*(am|pm)?", re.I | re.ASCII)
 COMMON_ZONES = ("UTC", "Europe/London", "Europe/Berlin", "America/New_York", "America/Los_Angeles",
                 "Asia/Shanghai", "Asia/Tokyo", "Asia/Kolkata", "Australia/Sydney")
 
 
 def parse_zone(text: str) -> str | None:
-    """``Asia/Shanghai``, ``asia/shanghai``, ``UTC``, ``+8``, ``UTC+08:00``, ``-05:30`` -> canonical name."""
-    t = text.strip()
+    """``Asia/Shanghai``, ``asia/shanghai``, ``UTC``, ``+8``, ``UTC+08:00``, ``-05:30``, ``＋８`` -> canonical
+    name; None for anything else (``+٣``, ``+²``)."""
+    t = numbers.fold_fullwidth(text).strip()
     if not t:
         return None
     if t.upper() in ("UTC", "GMT", "Z"):
         return "UTC"
-    m = _OFFSET.match(t)
+    m = _OFFSET.fullmatch(t)
     if m:
         sign, hours, minutes = m.group(1), int(m.group(2)), int(m.group(3) or 0)
         if hours > 14 or minutes >= 60:
@@ -48,8 +52,8 @@ def zone(name: str) -> tzinfo:
 
 
 def parse_clock(text: str) -> str | None:
-    """``19:00``, ``7``, ``7pm``, ``07.30``, ``8h15`` -> ``HH:MM`` (24 h), or None."""
-    m = _TIME.match(text.strip())
+    """``19:00``, ``7``, ``7pm``, ``07.30``, ``8h15``, ``８：３０`` -> ``HH:MM`` (24 h), or None (``٣:30``)."""
+    m = _TIME.fullmatch(numbers.fold_fullwidth(text).strip())
     if not m:
         return None
     hour, minute, ampm = int(m.group(1)), int(m.group(2) or 0), (m.group(3) or "").lower()

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from dialogs import markup, schedule
+from dialogs import markup, numbers, schedule
 from dialogs.actions import setting
-from dialogs.context import Host, Out
+from dialogs.context import Host, Out, odd_digits_note
 from dialogs.state import LearnerState
 
 TIMES = ("07:30", "12:00", "19:00", "21:30")
 MAXES = (10, 20, 50)
+#: The largest daily maximum of flashcards a learner may set.
+MAX_DAILY = 200
 #: Words of a typed ``/settings <word> <value>`` -> the setting.
 WORDS = {"time": "time", "时间": "time", "tz": "tz", "zone": "tz", "timezone": "tz", "时区": "tz",
          "pause": "pause", "暂停": "pause", "resume": "resume", "恢复": "resume", "max": "max", "上限": "max"}
@@ -19,14 +21,14 @@ WORDS = {"time": "time", "时间": "time", "tz": "tz", "zone": "tz", "timezone":
 
 def command(host: Host, s: LearnerState, args: str, out: Out) -> LearnerState:
     """``/settings`` (show them, with buttons) or ``/settings <word> <value>``."""
-    word, _, value = args.strip().partition(" ")
-    if not word:
+    words = args.split(None, 1)  # any whitespace: "max　30" (an ideographic space) too
+    if not words:
         return show(host, s, out)
-    name = WORDS.get(word.lower())
+    name = WORDS.get(words[0].lower())
     if name is None:
         out.say(host.t(s, "settings_usage"))
         return s
-    return apply(host, s, name, value.strip(), out)
+    return apply(host, s, name, words[1].strip() if len(words) > 1 else "", out)
 
 
 def apply(host: Host, s: LearnerState, name: str, value: str, out: Out) -> LearnerState:
@@ -34,21 +36,26 @@ def apply(host: Host, s: LearnerState, name: str, value: str, out: Out) -> Learn
     if name == "time" and value:
         clock = schedule.parse_clock(value)
         if clock is None:
-            out.say(host.t(s, "settings_bad_time", value=markup.literal(value[:20])))
+            out.say(odd_digits_note(host, s, value) + host.t(s, "settings_bad_time", value=markup.literal(value[:20])))
             return s
         s = s.but(push_time=clock)
     elif name == "tz" and value:
         zone = schedule.parse_zone(value)
         if zone is None:
-            out.say(host.t(s, "settings_bad_zone", value=markup.literal(value[:40])))
+            out.say(odd_digits_note(host, s, value) + host.t(s, "settings_bad_zone", value=markup.literal(value[:40])))
             return s
         s = s.but(tz=zone)
     elif name == "pause":
         s = s.but(paused=True)
     elif name == "resume":
         s = s.but(paused=False)
-    elif name == "max" and value.isascii() and value.isdigit() and 1 <= int(value) <= 200:
-        s = s.but(daily_max=int(value))
+    elif name == "max" and value:
+        daily_max = numbers.parse_int(value, 1, MAX_DAILY)
+        if daily_max is None:
+            out.say(odd_digits_note(host, s, value)
+                    + host.t(s, "settings_bad_max", value=markup.literal(value[:20]), max=MAX_DAILY))
+            return s
+        s = s.but(daily_max=daily_max)
     else:
         out.say(host.t(s, "settings_usage"))
         return s

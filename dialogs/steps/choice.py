@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dialogs import answers, daily
 from dialogs.actions import Action, button, index_of, pick, toggle
-from dialogs.context import LETTERS, Host, Keyboard, Out, feedback
+from dialogs.context import LETTERS, Host, Keyboard, Out, feedback, odd_digits_note
 from dialogs.course import Choice
 from dialogs.messages import Edit, Press
 from dialogs.state import LearnerState
@@ -32,7 +32,7 @@ class ChoiceKind(Question):
         picked = answers.parse_choice(text, len(step.options))
         if picked is None or (not step.multi and len(picked) != 1):
             key = "parse_choice_multi" if step.multi else "parse_choice_single"
-            out.say(host.t(s, key, last=LETTERS[len(step.options) - 1].lower()))
+            out.say(odd_digits_note(host, s, text) + host.t(s, key, last=LETTERS[len(step.options) - 1].lower()))
             return s
         return self.answer(host, s, step, picked, out)
 

@@ -3,9 +3,9 @@ same), or pick one of the options."""
 
 from __future__ import annotations
 
-from dialogs import answers, daily, markup
+from dialogs import answers, daily, markup, numbers
 from dialogs.actions import Action, index_of, pick
-from dialogs.context import LETTERS, MAX_ECHO, Host, Keyboard, Out
+from dialogs.context import LETTERS, MAX_ECHO, Host, Keyboard, Out, odd_digits_note
 from dialogs.course import Predict
 from dialogs.messages import Press
 from dialogs.state import LearnerState
@@ -28,7 +28,11 @@ class PredictKind(Question):
         return rows_of(tuple(pick(LETTERS[i], i) for i in range(len(step.options))))
 
     def typed(self, host: Host, s: LearnerState, step: Predict, text: str, out: Out) -> LearnerState:
-        if step.options and not any(ch.isdigit() for ch in text):
+        if numbers.odd_digits(text):  # "tensor([٤.])", "x²": not graded, asked again (no attempt spent)
+            out.say(odd_digits_note(host, s, text) + host.t(s, "how_predict_options" if step.options
+                                                                else "how_predict"))
+            return s
+        if step.options and not any(ch in numbers.ASCII_DIGITS for ch in numbers.fold_fullwidth(text)):
             # a letter picks an option; digits are read as the output itself ("2 2" is not "b")
             picked = answers.parse_choice(text, len(step.options))
             if picked is not None and len(picked) == 1:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dialogs import answers, daily
 from dialogs.actions import Action, judge, judgement_of
-from dialogs.context import Host, Keyboard, Out, feedback
+from dialogs.context import Host, Keyboard, Out, feedback, odd_digits_note
 from dialogs.course import Statements
 from dialogs.messages import Edit, Press
 from dialogs.state import LearnerState
@@ -36,7 +36,7 @@ class StatementsKind(Question):
         n = len(step.statements)
         verdicts = answers.parse_judgements(text, n)
         if verdicts is None or not verdicts:
-            out.say(host.t(s, "parse_statements", n=n))
+            out.say(odd_digits_note(host, s, text) + host.t(s, "parse_statements", n=n))
             return s
         if len(verdicts) == n:
             return self.answer(host, s, step, verdicts, out)
