@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import sys
@@ -20,6 +21,7 @@ from bot.service import Tutor
 from dialogs import markup
 from dialogs.messages import Command, Edit, Event, GraphView, Photo, Quit, Reply, Say, Start, Text
 
+log = logging.getLogger(__name__)
 GRAPH_ALONE = re.compile(r"^\s*/graph(?:@\w+)?(?:\s+([A-Za-z_]\w*)\s*:)?\s*$")
 OUR_STYLES = re.compile(r"(\033\[(?:0|1|2|36)m)")  # the only escape sequences we write (see Style)
 
@@ -167,8 +169,14 @@ class Console:
         return "\n".join(lines).rstrip()
 
     async def send_event(self, event: Event) -> bool:
-        """Returns False when the learner asked to quit."""
-        turn = await self.tutor.handle(self.learner_id, event, self.show, lang_hint=self.lang_hint)
+        """Returns False when the learner asked to quit. A bug of ours is logged with the event and answered
+        with an apology; the chat goes on (the turn was not stored, so nothing is half-applied)."""
+        try:
+            turn = await self.tutor.handle(self.learner_id, event, self.show, lang_hint=self.lang_hint)
+        except Exception:
+            log.exception("error while handling %r for %s", event, self.learner_id)
+            self.print(render(self.tutor.course.t(self._lang(), "our_error"), self.style))
+            return True
         return turn is None or not any(isinstance(e, Quit) for e in turn.effects)
 
     async def run(self) -> int:

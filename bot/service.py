@@ -203,7 +203,8 @@ class Tutor:
                 continue
             async with self._lock(row.learner_id):
                 state = await asyncio.to_thread(self.repo.load, row.learner_id)
-                if state is None:
+                if state is None:  # the learner is gone (a reset of the database by hand...)
+                    await asyncio.to_thread(self.repo.forget_run, row.request)
                     continue
                 sink = sink_for(row.learner_id, row.chat_id, row.origin)
                 turn = self.engine.step(state, EvalResult(row.request, lost), self.clock())

@@ -12,19 +12,24 @@ runs must end with the same chats, the same learner states and the same answer l
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import random
 import signal
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.console import Console
 from bot.content import default_content_dir, load_course
+from bot.service import Tutor
 from bot.storage import Repository
 from dialogs.course import Course
+from dialogs.messages import Text
+from tests.support.driver import NOW, Driver, mini_course
 from tests.support.fake_bot_api import FakeBotAPI, JSONDict
 from tests.support.process import BotProcess, cli_env
 from tests.support.telegram_bot import Chat, Expect, TelegramBot, free_port, texts
@@ -372,3 +377,84 @@ async def test_a_full_inbox_pauses_polling_and_nothing_is_lost(server: FakeBotAP
     await bot.settled(*updates, timeout=60)
     assert bot.handled == [u["update_id"] for u in updates]  # in order
     assert len([m for m in chat.messages if "What I understand" in (m.plain_text or "")]) == 2
+
+
+async def test_the_terminal_chat_survives_a_bug_of_ours(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug of ours in one turn: an apology, the turn not stored, and the chat goes on (no traceback exit)."""
+    repo = Repository(f"sqlite:///{tmp_path / 'tutor.db'}")
+    tutor = Tutor(mini_course(), repo)
+    real = tutor.engine.step
+
+    def step(state: Any, event: Any, now: Any) -> Any:
+        if isinstance(event, Text) and event.text == "boom":
+            raise RuntimeError("a bug of ours")
+        return real(state, event, now)
+
+    monkeypatch.setattr(tutor.engine, "step", step)
+    out = io.StringIO()
+    try:
+        code = await Console(tutor, "console:ada", "en", stdin=io.StringIO("go\nboom\n/help\n"), stdout=out).run()
+        state = repo.load("console:ada")
+    finally:
+        repo.close()
+    text = out.getvalue()
+    assert code == 0 and "something went wrong on our side" in text
+    assert text.index("something went wrong") < text.index("What I understand")  # and it went on
+    assert state is not None and state.step == "m1.one.intro"  # where "go" took it; "boom" changed nothing
+
+
+async def test_a_run_cut_by_a_restart_is_reported_without_waiting_for_the_learner(
+        server: FakeBotAPI, run_bot: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Code is running when the bot stops: after the start the learner is told, unprompted, to send it again."""
+    from dialogs.evaluation import CheckSpec, EvalOutcome
+
+    class Held:
+        running = 0
+
+        async def evaluate(self, code: str, checks: Sequence[CheckSpec]) -> EvalOutcome:
+            Held.running += 1
+            await asyncio.Event().wait()  # never finishes: the stop cuts it
+            raise AssertionError("unreachable")
+
+        def is_saturated(self) -> bool:
+            return False
+
+    monkeypatch.setenv("SHUTDOWN_SECONDS", "1.5")
+    bot = await run_bot(evaluator=Held())
+    driver = Driver(mini_course())
+    driver.go_to("m1.two.square")
+    assert bot.repo is not None
+    bot.repo.save_turn("tg:65", driver.state, (), NOW, chat_id=65)
+    chat = Chat(server, bot, 65)
+    update = chat.learner.send("def square(t):\n    return t * t")
+    await until(lambda: Held.running == 1, "the run to start")
+    assert bot.repo.running_evals()
+    mark = server.last_message_id(chat.id)
+    await bot.restart()
+    await bot.settled(update)
+    new = chat.new_since(mark)
+    assert "send your code again" in texts(new)
+    assert chat.state().phase == "question" and not bot.repo.running_evals()
+
+
+def test_prune_forgets_only_what_is_old_and_finished(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from bot.storage import Incoming, Outgoing
+
+    repo = Repository(f"sqlite:///{tmp_path / 'tutor.db'}")
+    try:
+        old, now = NOW - timedelta(days=8), NOW
+        repo.ingest([Incoming(1, 7, "{}"), Incoming(2, 7, "{}")], old)
+        repo.ingest([Incoming(3, 7, "{}")], now)
+        repo.save_turn("tg:7", Driver(mini_course()).state, (), old, update_id=1, chat_id=7,
+                       outbox=[Outgoing(7, "say", {"text": "a"}), Outgoing(7, "say", {"text": "b"})])
+        first = repo.next_outbox(7)
+        assert first is not None and first.id is not None
+        repo.outbox_update(first.id, status="sent")
+        assert repo.prune(now - timedelta(days=7)) == (1, 1)  # update 1 (done) and the sent row
+        assert repo.inbox_counts() == {"new": 2}  # update 2 waits, old as it is; update 3 is recent
+        assert repo.outbox_counts() == {"pending": 1}  # never sent: kept
+        assert repo.is_processed(1) is False  # its id is forgotten too (Telegram keeps updates a day at most)
+    finally:
+        repo.close()

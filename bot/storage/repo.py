@@ -355,6 +355,11 @@ class Repository:
         with Session(self.engine) as db:
             return list(db.exec(select(RunningEval).order_by(col(RunningEval.started_at))))
 
+    def forget_run(self, request: str) -> None:
+        with self._write, Session(self.engine) as db:
+            db.exec(delete(RunningEval).where(col(RunningEval.request) == request))
+            db.commit()
+
     def settled(self, update_ids: Collection[int]) -> bool:
         """Are these updates handled, with everything they caused sent (runs included)?"""
         ids = list(update_ids)
@@ -369,11 +374,13 @@ class Repository:
             return sending is None and running is None
 
     def prune(self, before: datetime) -> tuple[int, int]:
-        """Forget handled updates and finished outbox rows older than ``before`` (the ``ProcessedUpdate``
-        ids stay: they are what keeps a very late redelivery from being applied twice)."""
+        """Forget handled updates (their inbox rows and applied ids) and finished outbox rows older than
+        ``before``. Telegram keeps an unconfirmed update for 24 hours at most, so an id older than that can
+        never come again."""
         with self._write, Session(self.engine) as db:
             inbox = db.exec(delete(InboxUpdate).where(col(InboxUpdate.status) != "new",
                                                       col(InboxUpdate.received_at) < before))
+            db.exec(delete(ProcessedUpdate).where(col(ProcessedUpdate.at) < before))
             outbox = db.exec(delete(OutboxMessage).where(col(OutboxMessage.status) != "pending",
                                                          col(OutboxMessage.created_at) < before))
             db.commit()

@@ -42,6 +42,7 @@ from bot.telegram.sender import Sender
 
 log = logging.getLogger(__name__)
 KEEP_DAYS = 7  # handled updates and sent rows kept this long (then pruned)
+PRUNE_EVERY = 6 * 3600.0  # seconds
 
 
 def chat_of(raw: dict[str, Any]) -> int | None:
@@ -97,9 +98,7 @@ class Runtime:
         if app.post_init is not None:
             await app.post_init(app)
         await app.start()  # the job queue (daily push); PTB's own update fetching is not used
-        pruned = await asyncio.to_thread(self.repo.prune, datetime.now(UTC) - timedelta(days=KEEP_DAYS))
-        if any(pruned):
-            log.info("pruned %d handled updates and %d sent messages older than %d days", *pruned, KEEP_DAYS)
+        await self._prune()
         counts = await asyncio.to_thread(self.repo.inbox_counts)
         self._backlog = counts.get("new", 0)
         if self._backlog:
@@ -107,11 +106,26 @@ class Runtime:
         self._tasks.append(asyncio.create_task(self.sender.run(), name="outbox-sender"))
         await self.shell.tutor.recover(self.shell.recovery_sink)
         self._tasks.append(asyncio.create_task(self._dispatch(), name="inbox-dispatch"))
+        self._tasks.append(asyncio.create_task(self._upkeep(), name="upkeep"))
         if self.webhook is not None:
             await self._start_webhook()
         else:
             self._http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=self.poll_timeout + 15))
             self._tasks.append(asyncio.create_task(self._poll(), name="get-updates"))
+
+    async def _prune(self) -> None:
+        pruned = await asyncio.to_thread(self.repo.prune, datetime.now(UTC) - timedelta(days=KEEP_DAYS))
+        if any(pruned):
+            log.info("pruned %d handled updates and %d sent messages older than %d days", *pruned, KEEP_DAYS)
+
+    async def _upkeep(self) -> None:
+        """Handled updates and sent messages are kept a week, then forgotten (a few times a day)."""
+        while True:
+            await asyncio.sleep(PRUNE_EVERY)
+            try:
+                await self._prune()
+            except Exception:
+                log.exception("pruning the inbox and outbox failed; trying again later")
 
     def request_stop(self) -> None:
         self._stop.set()
