@@ -1,9 +1,9 @@
 """The Telegram bot: a python-telegram-bot ``Application`` around the tutor service.
 
 Handlers are thin: they turn an update into an engine event and hand it to ``Tutor.handle`` with the
-update's id (idempotency) and a ``send`` function that performs the replies (``TelegramShell``).
-Different chats are served concurrently; one chat's updates are applied in order by the service's
-per-learner lock (handlers await nothing before taking it, so PTB's arrival order is kept).
+update's id (idempotency) and a ``ChatSink``, which stores the turn's replies as outbox rows in the
+turn's own transaction; ``bot.telegram.sender`` makes the Bot API calls. Updates reach the handlers from
+the durable inbox (``bot.telegram.runtime``): one chat's one at a time, in order; chats side by side.
 
 What each kind of update becomes:
 
@@ -23,10 +23,10 @@ import logging
 import os
 import re
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
-from telegram import BotCommand, LinkPreviewOptions, Message, Update
+from telegram import BotCommand, Message, Update
 from telegram.constants import ChatMemberStatus
 from telegram.error import NetworkError
 from telegram.ext import (
@@ -56,10 +56,6 @@ from dialogs.evaluation import CheckSpec, EvalOutcome
 from dialogs.messages import Command, Event, Press, Reply, Say, Start, Text, Turn, Unsupported
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-SEND_ATTEMPTS = 3  # per Bot API call, on network errors and timeouts (429s are retried by the rate limiter)
-NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-TAG = re.compile(r"<[^>]+>")
 
 MENU = {
     "en": [("start", "Hello and the course map"), ("map", "The course map"), ("cards", "Review due flashcards"),
