@@ -149,6 +149,8 @@ class ChatSink:
         return out
 
     async def after(self, turn: Turn) -> None:
+        if self.origin is not None:
+            self.shell.applied.add(self.origin)  # its inbox row is marked done already
         self.answered = True
         if turn.keyboard_stale:
             self.pressed = None
@@ -177,6 +179,7 @@ class TelegramShell:
         self.sender = Sender(app, tutor.repo, tutor.course)
         self.outbox = self.sender.outbox  # which message carries which anchor, which poll is whose
         self.failed: dict[int, str] = {}  # update id -> the error its handler raised
+        self.applied: set[int] = set()  # update ids whose turn (and so their "done" mark) is stored
 
     def sink(self, chat_id: int, origin: int | None = None, **press: Any) -> ChatSink:
         return ChatSink(self, chat_id, origin, **press)

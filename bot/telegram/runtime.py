@@ -326,10 +326,15 @@ class Runtime:
             log.error("update %s could not be read (%s); skipped. Raw: %s", update_id, exc, body)
             await asyncio.to_thread(self.repo.finish_update, update_id, "bad", repr(exc))
             return
-        failed = self.shell.failed
-        await self.app.process_update(update)  # the handlers; errors go to on_error (an apology)
-        error = failed.pop(update_id, None)
-        await asyncio.to_thread(self.repo.finish_update, update_id, "failed" if error else "done", error)
+        failed, applied = self.shell.failed, self.shell.applied
+        try:
+            await self.app.process_update(update)  # the handlers; errors go to on_error (an apology)
+        finally:
+            error = failed.pop(update_id, None)
+            stored = update_id in applied
+            applied.discard(update_id)
+        if error or not stored:  # else the turn's own transaction marked it done
+            await asyncio.to_thread(self.repo.finish_update, update_id, "failed" if error else "done", error)
         self._backlog = max(0, self._backlog - 1)
         self.sender.wake()
         self.changed.set()
