@@ -458,3 +458,17 @@ def test_prune_forgets_only_what_is_old_and_finished(tmp_path: Path) -> None:
         assert repo.is_processed(1) is False  # its id is forgotten too (Telegram keeps updates a day at most)
     finally:
         repo.close()
+
+
+async def test_polling_after_a_webhook_takes_over_its_updates(server: FakeBotAPI, tmp_path: Path) -> None:
+    """A deploy that switches from a webhook back to long polling: the webhook is removed first (else every
+    getUpdates is refused), and an update queued in between is handled."""
+    async with TelegramBot(server, tmp_path / "tutor.db", mini_course(), webhook=True) as bot:
+        chat = Chat(server, bot, 66)
+        assert "Course map" in texts(await chat.send("/start"))
+    assert server.webhook_info["url"]
+    waiting = server.learner(66).send("/help")  # while no bot runs
+    async with TelegramBot(server, tmp_path / "tutor.db", mini_course()) as bot:
+        await bot.settled(waiting)
+        assert not server.webhook_info["url"]
+        assert "What I understand" in server.texts(66)[-1]

@@ -110,6 +110,7 @@ class Runtime:
         if self.webhook is not None:
             await self._start_webhook()
         else:
+            await self.app.bot.delete_webhook()  # a webhook left set would refuse every getUpdates (409)
             self._http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=self.poll_timeout + 15))
             self._tasks.append(asyncio.create_task(self._poll(), name="get-updates"))
 
