@@ -472,3 +472,27 @@ async def test_polling_after_a_webhook_takes_over_its_updates(server: FakeBotAPI
         await bot.settled(waiting)
         assert not server.webhook_info["url"]
         assert "What I understand" in server.texts(66)[-1]
+
+
+async def test_the_webhook_takes_only_telegrams_calls(server: FakeBotAPI, run_bot: Callable[..., Any],
+                                                      expect: Expect) -> None:
+    """Without the secret header: 403 and nothing stored. A body that is no update: logged, answered 200
+    (Telegram would only send it again), nothing stored. Telegram's own calls are answered after the commit."""
+    import httpx
+
+    expect.error_logs = 1
+    bot = await run_bot(webhook=True)
+    url = bot.settings.webhook_url
+    assert url is not None and bot.repo is not None
+    forged = {"update_id": 777, "message": {"message_id": 1, "date": 0, "chat": {"id": 67, "type": "private"},
+                                            "from": {"id": 67, "is_bot": False, "first_name": "M"}, "text": "/reset"}}
+    async with httpx.AsyncClient() as client:
+        refused = await client.post(url, json=forged)
+        wrong = await client.post(url, json=forged, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"})
+        junk = await client.post(url, content=b"{not json", headers={
+            "X-Telegram-Bot-Api-Secret-Token": bot.settings.webhook_secret or ""})
+    assert (refused.status_code, wrong.status_code, junk.status_code) == (403, 403, 200)
+    assert bot.repo.inbox_row(777) is None and bot.repo.inbox_counts() == {}
+    chat = Chat(server, bot, 68)
+    assert "Course map" in texts(await chat.send("/start"))
+    assert bot.repo.inbox_counts() == {"done": 1}
