@@ -438,20 +438,24 @@ async def test_a_run_cut_by_a_restart_is_reported_without_waiting_for_the_learne
 
 
 def test_prune_forgets_only_what_is_old_and_finished(tmp_path: Path) -> None:
-    from datetime import timedelta
+    from datetime import UTC, datetime, timedelta
 
     from bot.storage import Incoming, Outgoing
 
     repo = Repository(f"sqlite:///{tmp_path / 'tutor.db'}")
     try:
-        old, now = NOW - timedelta(days=8), NOW
+        now = datetime.now(UTC)
+        old = now - timedelta(days=8)
         repo.ingest([Incoming(1, 7, "{}"), Incoming(2, 7, "{}")], old)
         repo.ingest([Incoming(3, 7, "{}")], now)
         repo.save_turn("tg:7", Driver(mini_course()).state, (), old, update_id=1, chat_id=7,
                        outbox=[Outgoing(7, "say", {"text": "a"}), Outgoing(7, "say", {"text": "b"})])
-        first = repo.next_outbox(7)
+        first, second = repo.next_outbox(7), None
         assert first is not None and first.id is not None
-        repo.outbox_update(first.id, status="sent")
+        repo.outbox_update(first.id, status="sent", created_at=old)
+        second = repo.next_outbox(7)
+        assert second is not None and second.id is not None
+        repo.outbox_update(second.id, created_at=old)  # old, but never sent
         assert repo.prune(now - timedelta(days=7)) == (1, 1)  # update 1 (done) and the sent row
         assert repo.inbox_counts() == {"new": 2}  # update 2 waits, old as it is; update 3 is recent
         assert repo.outbox_counts() == {"pending": 1}  # never sent: kept

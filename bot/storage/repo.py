@@ -6,7 +6,7 @@ import json
 import threading
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -171,7 +171,7 @@ class Repository:
             if finished is not None:
                 db.exec(delete(RunningEval).where(col(RunningEval.request) == finished))
             for out in outbox:
-                db.add(out.row(now))
+                db.add(out.row(utcnow()))  # real time: the sender paces by it
             try:
                 db.commit()
             except IntegrityError:  # a concurrent process applied the same update first
@@ -186,7 +186,7 @@ class Repository:
         now = now or utcnow()
         with self._write, Session(self.engine) as db:
             for out in outbox:
-                db.add(out.row(now))
+                db.add(out.row(utcnow()))  # real time: the sender paces by it
             db.commit()
 
     # ------------------------------------------------------------------------------------ the inbox
@@ -242,7 +242,7 @@ class Repository:
             db.exec(update(InboxUpdate).where(col(InboxUpdate.update_id) == update_id, col(InboxUpdate.status) == "new")
                     .values(status=status, error=error, done_at=now))
             for out in outbox:
-                db.add(out.row(now))
+                db.add(out.row(utcnow()))  # real time: the sender paces by it
             db.commit()
 
     def inbox_counts(self) -> dict[str, int]:
@@ -274,23 +274,46 @@ class Repository:
             heads = [int(chat) for chat, _ in db.exec(query) if chat not in busy]
             return heads[:limit]
 
+    @staticmethod
+    def _head(chat_id: int) -> Any:
+        """The oldest message of a chat still to send (callback answers go on their own)."""
+        return (select(OutboxMessage)
+                .where(OutboxMessage.status == "pending", OutboxMessage.kind != "answer",
+                       OutboxMessage.chat_id == chat_id)
+                .order_by(col(OutboxMessage.id)).limit(1))
+
     def next_outbox(self, chat_id: int) -> OutboxMessage | None:
         """The oldest message of this chat still to send (in order: a later one waits for it)."""
         with Session(self.engine) as db:
-            query = (select(OutboxMessage)
-                     .where(OutboxMessage.status == "pending", OutboxMessage.kind != "answer",
-                            OutboxMessage.chat_id == chat_id)
-                     .order_by(col(OutboxMessage.id)).limit(1))
-            return db.exec(query).first()
+            return db.exec(self._head(chat_id)).first()
 
-    def pending_answers(self, busy: Collection[int], limit: int, now: datetime) -> list[OutboxMessage]:
-        """Callback answers to send (they wait for nothing)."""
+    def claim_next(self, chat_id: int, now: datetime, lease: float = 120.0) -> OutboxMessage | None:
+        """Take the oldest message of this chat still to send (``claim``), in one transaction. None when
+        there is none, or it waits for a retry, or another sender holds it: the chat's later rows wait too."""
+        with self._write, Session(self.engine) as db:
+            row = db.exec(self._head(chat_id)).first()
+            if row is None or (row.not_before is not None and row.not_before.replace(tzinfo=UTC) > now):
+                return None
+            if row.claimed_until is not None and row.claimed_until.replace(tzinfo=UTC) >= now:
+                return None
+            db.expunge(row)
+            db.exec(update(OutboxMessage).where(col(OutboxMessage.id) == row.id)
+                    .values(attempts=OutboxMessage.attempts + 1, claimed_until=now + timedelta(seconds=lease)))
+            db.commit()
+            return row
+
+    def pending_answers(self, busy: Collection[int], limit: int, now: datetime,
+                        stored_before: datetime | None = None) -> list[OutboxMessage]:
+        """Callback answers to send (they wait for nothing), stored before ``stored_before`` (younger ones are
+        being answered right away)."""
         with Session(self.engine) as db:
             due = (col(OutboxMessage.not_before).is_(None)) | (col(OutboxMessage.not_before) <= now)
             free = col(OutboxMessage.claimed_until).is_(None) | (col(OutboxMessage.claimed_until) < now)
             query = (select(OutboxMessage)
                      .where(OutboxMessage.status == "pending", OutboxMessage.kind == "answer", due, free)
                      .order_by(col(OutboxMessage.id)).limit(limit + len(busy)))
+            if stored_before is not None:
+                query = query.where(col(OutboxMessage.created_at) < stored_before)
             return [row for row in db.exec(query) if row.id not in busy][:limit]
 
     def outbox_update(self, row_id: int, **values: Any) -> None:
@@ -318,6 +341,17 @@ class Repository:
                              .values(claimed_until=None))
             db.commit()
             return int(result.rowcount or 0)
+
+    def answer_done(self, query_id: str, origin: int | None, status: str, error: str | None = None) -> None:
+        """The fast path answered (or was refused) a tap: its pending answer row is settled."""
+        with self._write, Session(self.engine) as db:
+            rows = db.exec(select(OutboxMessage).where(OutboxMessage.kind == "answer", OutboxMessage.origin == origin,
+                                                       OutboxMessage.status == "pending"))
+            for row in rows:
+                if json.loads(row.payload).get("query_id") == query_id:
+                    row.status, row.error, row.sent_at = status, error, utcnow()
+                    db.add(row)
+            db.commit()
 
     def drop_outbox(self, chat_id: int, reason: str) -> int:
         """The learner blocked the bot: nothing more is sent to them."""

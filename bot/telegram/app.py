@@ -151,6 +151,8 @@ class ChatSink:
     async def after(self, turn: Turn) -> None:
         if self.origin is not None:
             self.shell.applied.add(self.origin)  # its inbox row is marked done already
+        if not self.answered and self.query_id is not None:  # stored: answer it now, ahead of everything
+            self.shell.sender.answer_now(self.query_id, turn.toast, self.origin)
         self.answered = True
         if turn.keyboard_stale:
             self.pressed = None

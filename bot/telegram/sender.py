@@ -6,7 +6,8 @@ dead process left. Rules:
 
 - One chat's messages go out one at a time, in the order they were stored; different chats go out
   concurrently (at most ``lanes`` at once; Telegram's pace is ``AIORateLimiter``'s). Callback answers
-  wait for nothing: a tapped button stops spinning first.
+  wait for nothing: as soon as the turn is stored, its answer goes out (``answer_now``), so a tapped
+  button stops spinning first; the outbox row is there for when that fails or the process dies.
 - A row is marked sent once Telegram has answered. What failed (a callback answer Telegram refuses is
   ``expired``: it was answered before a restart, or is too old to answer):
   - certainly not carried out (no connection could be made; Telegram answered 5xx or 429): sent again
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 TAG = re.compile(r"<[^>]+>")
 MAX_ATTEMPTS = 8
+ANSWER_GRACE = 5.0  # seconds: a stored callback answer is the fast path's (``answer_now``) this long
 IDEMPOTENT = frozenset({"edit", "answer", "unkeyboard"})
 
 
@@ -97,9 +99,30 @@ class Sender:
         self._stopping = False
         self._chats: dict[int, asyncio.Task[None]] = {}
         self._answering: dict[int, asyncio.Task[None]] = {}
+        self._fast: set[asyncio.Future[None]] = set()
 
     def wake(self) -> None:
         self._wake.set()
+
+    def answer_now(self, query_id: str, text: str, origin: int | None) -> None:
+        """Answer a tap whose answer row was just stored, at once: no reading back from the outbox, no
+        queue. If this fails, the row is still pending and the outbox sends it (``ANSWER_GRACE`` later)."""
+        task = asyncio.ensure_future(self._answer_now(query_id, text, origin))
+        self._fast.add(task)
+        task.add_done_callback(self._fast.discard)
+
+    async def _answer_now(self, query_id: str, text: str, origin: int | None) -> None:
+        try:
+            await self.app.bot.answer_callback_query(query_id, text=text or None)
+            status, error = "sent", None
+        except BadRequest as exc:  # too old to answer
+            log.info("callback query not answered: %s", exc.message)
+            status, error = "expired", exc.message
+        except TelegramError as exc:
+            log.warning("callback answer failed (%s); the outbox sends it again", exc)
+            return
+        await asyncio.to_thread(self.repo.answer_done, query_id, origin, status, error)
+        self.on_change()
 
     @property
     def busy(self) -> bool:
@@ -124,7 +147,8 @@ class Sender:
         now = datetime.now(UTC)
         room = self.answers - len(self._answering)
         if room > 0:
-            for row in await asyncio.to_thread(self.repo.pending_answers, set(self._answering), room, now):
+            for row in await asyncio.to_thread(self.repo.pending_answers, set(self._answering), room, now,
+                                               now - timedelta(seconds=ANSWER_GRACE)):
                 assert row.id is not None
                 self._answering[row.id] = self._task(self._send_answer(row), self._answering, row.id)
         room = self.lanes - len(self._chats)
@@ -157,6 +181,8 @@ class Sender:
             if not tasks or remaining <= 0:
                 break
             await asyncio.wait(tasks, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+        if self._fast:
+            await asyncio.wait(set(self._fast), timeout=max(deadline - grace - loop.time(), 0.1))
         self._stopping = True  # each lane ends after the row in hand
         self._wake.set()
         tasks = set(self._chats.values()) | set(self._answering.values())
@@ -173,14 +199,11 @@ class Sender:
 
     async def _lane(self, chat_id: int) -> None:
         while not self._stopping:
-            row = await asyncio.to_thread(self.repo.next_outbox, chat_id)
+            row = await asyncio.to_thread(self.repo.claim_next, chat_id, datetime.now(UTC))
             if row is None:
-                return
-            if row.not_before is not None and row.not_before.replace(tzinfo=UTC) > datetime.now(UTC):
-                return  # waiting for a retry: the chat's later rows wait with it
+                return  # nothing to send now (or it waits for a retry, or another sender has it)
             try:
-                if not await self._send_row(row):
-                    return  # another sender holds it: the chat's later rows wait with it
+                await self._send_row(row, claimed=True)
             except Blocked:
                 return
 
@@ -188,12 +211,12 @@ class Sender:
         with contextlib.suppress(Blocked):
             await self._send_row(row)
 
-    async def _send_row(self, row: OutboxMessage) -> bool:
+    async def _send_row(self, row: OutboxMessage, *, claimed: bool = False) -> bool:
         """Send one row (False: another sender holds it)."""
         assert row.id is not None
         row_id = row.id
         payload = json.loads(row.payload)
-        if not await asyncio.to_thread(self.repo.claim, row_id, datetime.now(UTC)):
+        if not claimed and not await asyncio.to_thread(self.repo.claim, row_id, datetime.now(UTC)):
             return False
         try:
             message_id = await self._perform(row, payload)
