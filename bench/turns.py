@@ -1,11 +1,19 @@
 """Benchmark: learners tapping through the course at the same time, on the real Telegram bot.
 
     .venv/bin/python bench/turns.py [--learners 20] [--part 1]
+    TUTOR_ROOT=/path/to/another/checkout .venv/bin/python bench/turns.py   # that checkout's code under test
 
-The bot is the real python-telegram-bot ``Application`` (``bot.telegram.app.build_application``,
-``run_polling`` with long polling, its ``AIORateLimiter``) in a separate process, as ``python -m bot
-serve`` runs it but without the code sandbox (no evaluator: code tasks are skipped through their hints
-and "Show solution"), on a SQLite file in a temporary directory and the real course. It talks over
+The bot is the real python-telegram-bot ``Application`` (``bot.telegram.app.build_application``, its
+``AIORateLimiter``) in a separate process, run as ``python -m bot serve`` runs it (``run_bot``): the
+durable runtime, ``asyncio.run(runtime_for(app, settings).serve())`` (our own long polling into the
+inbox, lanes per chat, the outbox sender), but without the code sandbox (no evaluator: code tasks are
+skipped through their hints and "Show solution"), on a SQLite file in a temporary directory and the real
+course. Code from before the durable runtime (no ``runtime_for`` in ``bot.telegram.app``) is run the way
+it was then, with PTB's ``app.run_polling``; the bot's log and the "bot:" line say which ran.
+
+The code under test (``bot``, ``dialogs``, the course, the fake) is the checkout this file sits in, or
+the one ``TUTOR_ROOT`` names: so this file can measure an older commit checked out elsewhere (``bench/
+durability.py`` does). The bot talks over
 loopback HTTP to the fake Bot API (``tests.support.fake_bot_api``) running in this process, where the
 learners live: each starts with /start and plays the course from its beginning to the end of Part
 ``--part`` by tapping (Continue, the options, the true/false buttons, the multi-select toggles and
@@ -30,6 +38,10 @@ Figures, all over the measured run (a warm-up learner goes first and is not coun
 - bot CPU ms per turn: utime + stime of the bot process from ``/proc/<pid>/stat``, before and after;
 - turns lost: actions with no reply within 30 s.
 
+The last line, ``RESULT ...``, sums it up for scripts (``bench/durability.py`` parses it): ``; ``-separated
+fields, each ``<name> <number>[ unit]``: turns/s, answer p50 and p99 (click -> answerCallbackQuery, ms),
+next p50 and p99 (click -> next question, ms), calls/turn, bot CPU (ms/turn), lost.
+
 A benchmark, not a test: it asserts nothing.
 """
 
@@ -52,7 +64,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(os.environ.get("TUTOR_ROOT") or Path(__file__).resolve().parents[1]).resolve()  # the code under test
 sys.path.insert(0, str(ROOT))
 
 from bot.content import default_content_dir, load_course  # noqa: E402
@@ -72,30 +84,42 @@ SENDING = frozenset({"sendmessage", "sendphoto", "senddocument", "sendpoll"})
 EDITING = frozenset({"editmessagetext", "editmessagereplymarkup", "editmessagecaption"})
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 IDLE_SECONDS = 3.0  # the bot's CPU with nobody talking to it (long polling), measured after the warm-up
+RUNTIME = "the durable runtime: asyncio.run(runtime_for(app, settings).serve())"
+POLLING = "PTB's app.run_polling (no runtime_for in bot.telegram.app: code from before the durable updates)"
 
 
 # ------------------------------------------------------------------------------------------ the bot process
 
 
 def serve_bot() -> int:
-    """The child process: the bot as ``run_bot`` runs it (long polling), without the sandbox."""
+    """The child process: the bot as ``run_bot`` runs it, without the sandbox. Since the durable updates
+    that is ``runtime_for(app, settings).serve()``; code from before them has no ``runtime_for`` and ran
+    PTB's ``run_polling``, which is what it gets here."""
     os.environ.setdefault("PTB_TIMEDELTA", "true")
     from telegram import Update
 
+    import bot
     from bot.config import Settings
     from bot.storage import Repository
-    from bot.telegram.app import build_application
+    from bot.telegram import app as telegram_app
 
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     for noisy in ("httpx", "httpcore", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    runtime_for = getattr(telegram_app, "runtime_for", None)
+    logging.getLogger("bench").info(
+        "serving %s with %s", Path(bot.__file__).resolve().parents[1],
+        RUNTIME if runtime_for is not None else POLLING)
     course = load_course(settings.content_dir)
     repo = Repository(settings.db_url)
-    app = build_application(settings, course, repo, None)
+    app = telegram_app.build_application(settings, course, repo, None)
     try:
-        app.run_polling(allowed_updates=Update.ALL_TYPES, bootstrap_retries=3)
+        if runtime_for is not None:
+            asyncio.run(runtime_for(app, settings).serve())
+        else:
+            app.run_polling(allowed_updates=Update.ALL_TYPES, bootstrap_retries=3)
     finally:
         repo.close()
     return 0
@@ -369,12 +393,19 @@ def busiest_second(requests: list[RecordedRequest]) -> int:
 
 
 class BotProcess:
-    def __init__(self, server: FakeBotAPI, tmp: Path) -> None:
+    """The bot as a child process (``serve_bot``) of the code in ``root`` (default: ``ROOT``), its log in
+    ``tmp/bot.log`` and its SQLite file ``tmp/tutor.db``."""
+
+    def __init__(self, server: FakeBotAPI, tmp: Path, root: Path | None = None) -> None:
+        root = (root or ROOT).resolve()
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("TELEGRAM_", "WEBHOOK_", "DATABASE_", "SANDBOX_", "CONTENT_", "PUSH_"))}
         env.update(TELEGRAM_BOT_TOKEN=server.token, TELEGRAM_API_BASE_URL=server.base_url,
                    TELEGRAM_FILE_BASE_URL=server.base_file_url, DATABASE_URL=f"sqlite:///{tmp / 'tutor.db'}",
-                   DATA_DIR=str(tmp), PTB_TIMEDELTA="true", PYTHONUNBUFFERED="1")
+                   DATA_DIR=str(tmp), PTB_TIMEDELTA="true", PYTHONUNBUFFERED="1", TUTOR_ROOT=str(root),
+                   PYTHONPATH=str(root))
+        self.root = root
+        self.db = tmp / "tutor.db"
         self.log_path = tmp / "bot.log"
         self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
@@ -384,6 +415,12 @@ class BotProcess:
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    @property
+    def mode(self) -> str:
+        """How the child runs the bot (``RUNTIME`` or ``POLLING``), from its log."""
+        log = self.log_text()
+        return RUNTIME if RUNTIME in log else POLLING if POLLING in log else "unknown (see the bot's log)"
 
     def log_text(self) -> str:
         if not self.log.closed:
@@ -452,9 +489,9 @@ async def run(learners: int, parts: int) -> None:
             try:
                 started = time.perf_counter()
                 await bot.ready()
-                print(f"bot: a separate process (pid {bot.pid}): build_application + run_polling as `python -m bot "
-                      f"serve` runs it, no sandbox; long polling against the fake Bot API on loopback HTTP; SQLite "
-                      f"file in a temp dir; up in {time.perf_counter() - started:.1f} s")
+                print(f"bot: a separate process (pid {bot.pid}): build_application + {bot.mode}, no sandbox; long "
+                      f"polling against the fake Bot API on loopback HTTP; SQLite file in a temp dir; up in "
+                      f"{time.perf_counter() - started:.1f} s")
                 warm: list[Turn] = []
                 warmer = Player(server, 999_000, knows["en"], warm)
                 screen = await warmer.type("/start")
@@ -542,9 +579,14 @@ async def run(learners: int, parts: int) -> None:
         print(f"  {note}")
     for line in [x for x in log.splitlines() if " ERROR " in x or "Traceback" in x][:3]:
         print(f"  {line[:200]}")
+
+    def ms(values: list[float], q: float) -> str:
+        return f"{percentile(values, q) * 1000 if values else float('nan'):.0f} ms"
+
     print(f"RESULT {learners} learner(s), Part 1..{parts}: {len(done) / elapsed:.1f} turns/s; answer p50 "
-          f"{percentile(to_answer, 50) * 1000 if to_answer else float('nan'):.0f} ms; calls/turn "
-          f"{len(calls) / max(len(done), 1):.2f}; bot CPU {cpu * 1000 / max(len(done), 1):.2f} ms/turn; lost {lost}")
+          f"{ms(to_answer, 50)}; answer p99 {ms(to_answer, 99)}; next p50 {ms(to_next, 50)}; next p99 "
+          f"{ms(to_next, 99)}; calls/turn {len(calls) / max(len(done), 1):.2f}; bot CPU "
+          f"{cpu * 1000 / max(len(done), 1):.2f} ms/turn; lost {lost}")
 
 
 def main() -> None:
