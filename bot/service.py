@@ -1,10 +1,14 @@
 """The tutor service: one update, end to end, the same for the terminal and Telegram.
 
-load state -> engine.step -> store state + answer log + update id (one transaction) -> send replies
--> perform effects (run code in the sandbox, feed the result back as an event) -> ...
+load state -> engine.step -> store state + answer log + update id + the replies to send (one
+transaction; a ``Sink`` says what to store: Telegram's outbox rows, nothing for the terminal) -> the sink
+delivers -> perform effects (run code in the sandbox, feed the result back as an event: a turn of its
+own, stored the same way) -> ...
 
 Updates of one learner are applied one at a time (a lock per learner); different learners run
-concurrently. Code evaluation runs outside the lock, so a learner can still type /help meanwhile.
+concurrently. Code evaluation runs outside the lock, so a learner can still type /help meanwhile. A run
+a turn starts is recorded with it (``RunningEval``); one a dead process left is reported to its learner
+at the next start (``recover``).
 
 Fairness: a learner has at most one run in the sandbox at a time (code and ``/graph`` alike): a
 second one is answered "busy" at once (a lesson's own graph waits its turn instead). The sandbox's
