@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, event, func, text, update
+from sqlalchemy import delete, event, func, insert, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, create_engine, select
@@ -48,9 +48,17 @@ class Outgoing:
     learner_id: str | None = None
     origin: int | None = None
 
-    def row(self, now: datetime) -> OutboxMessage:
-        return OutboxMessage(chat_id=self.chat_id, learner_id=self.learner_id, origin=self.origin, kind=self.kind,
-                             payload=json.dumps(self.payload, ensure_ascii=False), created_at=now)
+    def values(self, now: datetime) -> dict[str, Any]:
+        """The row's columns (inserted with SQLAlchemy Core: many per turn, no ORM object needed)."""
+        return {"chat_id": self.chat_id, "learner_id": self.learner_id, "origin": self.origin, "kind": self.kind,
+                "payload": json.dumps(self.payload, ensure_ascii=False), "status": "pending", "attempts": 0,
+                "progress": 0, "created_at": now}
+
+
+def _insert_outbox(db: Session, outbox: Sequence[Outgoing]) -> None:
+    if outbox:
+        now = utcnow()  # real time, not the tutor's clock: the sender paces by it
+        db.exec(insert(OutboxMessage), params=[out.values(now) for out in outbox])
 
 
 @dataclass(frozen=True)
@@ -170,8 +178,7 @@ class Repository:
                                          origin=origin, started_at=now))
             if finished is not None:
                 db.exec(delete(RunningEval).where(col(RunningEval.request) == finished))
-            for out in outbox:
-                db.add(out.row(utcnow()))  # real time: the sender paces by it
+            _insert_outbox(db, outbox)
             try:
                 db.commit()
             except IntegrityError:  # a concurrent process applied the same update first
@@ -185,8 +192,7 @@ class Repository:
             return
         now = now or utcnow()
         with self._write, Session(self.engine) as db:
-            for out in outbox:
-                db.add(out.row(utcnow()))  # real time: the sender paces by it
+            _insert_outbox(db, outbox)
             db.commit()
 
     # ------------------------------------------------------------------------------------ the inbox
@@ -241,8 +247,7 @@ class Repository:
         with self._write, Session(self.engine) as db:
             db.exec(update(InboxUpdate).where(col(InboxUpdate.update_id) == update_id, col(InboxUpdate.status) == "new")
                     .values(status=status, error=error, done_at=now))
-            for out in outbox:
-                db.add(out.row(utcnow()))  # real time: the sender paces by it
+            _insert_outbox(db, outbox)
             db.commit()
 
     def inbox_counts(self) -> dict[str, int]:
@@ -291,16 +296,31 @@ class Repository:
         """Take the oldest message of this chat still to send (``claim``), in one transaction. None when
         there is none, or it waits for a retry, or another sender holds it: the chat's later rows wait too."""
         with self._write, Session(self.engine) as db:
-            row = db.exec(self._head(chat_id)).first()
-            if row is None or (row.not_before is not None and row.not_before.replace(tzinfo=UTC) > now):
-                return None
-            if row.claimed_until is not None and row.claimed_until.replace(tzinfo=UTC) >= now:
-                return None
-            db.expunge(row)
-            db.exec(update(OutboxMessage).where(col(OutboxMessage.id) == row.id)
-                    .values(attempts=OutboxMessage.attempts + 1, claimed_until=now + timedelta(seconds=lease)))
+            row = self._claim_head(db, chat_id, now, lease)
             db.commit()
             return row
+
+    def sent_and_claim_next(self, row_id: int, message_id: int | None, chat_id: int, now: datetime,
+                            lease: float = 120.0) -> OutboxMessage | None:
+        """Mark a row sent and take the chat's next one, in one transaction (the common case: one commit
+        per message instead of two)."""
+        with self._write, Session(self.engine) as db:
+            db.exec(update(OutboxMessage).where(col(OutboxMessage.id) == row_id)
+                    .values(status="sent", sent_at=now, claimed_until=None, message_id=message_id))
+            row = self._claim_head(db, chat_id, now, lease)
+            db.commit()
+            return row
+
+    def _claim_head(self, db: Session, chat_id: int, now: datetime, lease: float) -> OutboxMessage | None:
+        row = db.exec(self._head(chat_id)).first()
+        if row is None or (row.not_before is not None and row.not_before.replace(tzinfo=UTC) > now):
+            return None
+        if row.claimed_until is not None and row.claimed_until.replace(tzinfo=UTC) >= now:
+            return None
+        db.expunge(row)
+        db.exec(update(OutboxMessage).where(col(OutboxMessage.id) == row.id)
+                .values(attempts=OutboxMessage.attempts + 1, claimed_until=now + timedelta(seconds=lease)))
+        return row
 
     def pending_answers(self, busy: Collection[int], limit: int, now: datetime,
                         stored_before: datetime | None = None) -> list[OutboxMessage]:

@@ -29,6 +29,7 @@ import functools
 import json
 import logging
 import signal
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,6 +44,7 @@ from bot.telegram.sender import Sender
 log = logging.getLogger(__name__)
 KEEP_DAYS = 7  # handled updates and sent rows kept this long (then pruned)
 PRUNE_EVERY = 6 * 3600.0  # seconds
+PARSED_KEPT = 256  # updates parsed at intake and kept for their handling (a bigger backlog parses again)
 
 
 def chat_of(raw: dict[str, Any]) -> int | None:
@@ -87,6 +89,7 @@ class Runtime:
         self._http: httpx.AsyncClient | None = None
         self._server: Any = None
         self._backlog = 0
+        self._parsed: OrderedDict[int, Update] = OrderedDict()  # read at intake, kept for its handling
         self.polls = 0  # getUpdates calls made (tests: an unreadable update must not make them spin)
         self.paused = 0  # times polling waited because the inbox was full
 
@@ -242,13 +245,16 @@ class Runtime:
                 continue
             body = json.dumps(raw, ensure_ascii=False)
             try:
-                Update.de_json(raw, self.app.bot)
+                update = Update.de_json(raw, self.app.bot)
             except Exception as exc:
                 log.error("update %s could not be read (%s: %s); stored and skipped. Raw: %s", update_id,
                           type(exc).__name__, exc, body)
                 incoming.append(Incoming(update_id, chat_of(raw), body, "bad", f"{type(exc).__name__}: {exc}"))
                 continue
             incoming.append(Incoming(update_id, chat_of(raw), body))
+            self._parsed[update_id] = update
+            while len(self._parsed) > PARSED_KEPT:
+                self._parsed.popitem(last=False)
         new = await asyncio.to_thread(self.repo.ingest, incoming)
         self._backlog += sum(1 for i in incoming if i.status == "new") if new else 0
         self._inbox.set()
@@ -322,7 +328,7 @@ class Runtime:
 
     async def _handle(self, update_id: int, body: str) -> None:
         try:
-            update = Update.de_json(json.loads(body), self.app.bot)
+            update = self._parsed.pop(update_id, None) or Update.de_json(json.loads(body), self.app.bot)
         except Exception as exc:  # stored before this version could read it: skip it, never stall
             log.error("update %s could not be read (%s); skipped. Raw: %s", update_id, exc, body)
             await asyncio.to_thread(self.repo.finish_update, update_id, "bad", repr(exc))

@@ -198,26 +198,31 @@ class Sender:
     # ------------------------------------------------------------------------------ one chat, in order
 
     async def _lane(self, chat_id: int) -> None:
-        while not self._stopping:
-            row = await asyncio.to_thread(self.repo.claim_next, chat_id, datetime.now(UTC))
-            if row is None:
-                return  # nothing to send now (or it waits for a retry, or another sender has it)
+        row = await asyncio.to_thread(self.repo.claim_next, chat_id, datetime.now(UTC))
+        while row is not None and not self._stopping:
             try:
-                await self._send_row(row, claimed=True)
+                sent, following = await self._send_row(row, claimed=True, then=chat_id)
             except Blocked:
                 return
+            if sent:
+                row = following  # marked sent and the next one taken, in one transaction
+            elif not self._stopping:
+                row = await asyncio.to_thread(self.repo.claim_next, chat_id, datetime.now(UTC))
+        # None: nothing to send now (or it waits for a retry, or another sender has it)
 
     async def _send_answer(self, row: OutboxMessage) -> None:
         with contextlib.suppress(Blocked):
             await self._send_row(row)
 
-    async def _send_row(self, row: OutboxMessage, *, claimed: bool = False) -> bool:
-        """Send one row (False: another sender holds it)."""
+    async def _send_row(self, row: OutboxMessage, *, claimed: bool = False,
+                        then: int | None = None) -> tuple[bool, OutboxMessage | None]:
+        """Send one row. Returns whether it went out, and (``then``: a chat id) that chat's next row, taken
+        in the same transaction that marks this one sent."""
         assert row.id is not None
         row_id = row.id
         payload = json.loads(row.payload)
         if not claimed and not await asyncio.to_thread(self.repo.claim, row_id, datetime.now(UTC)):
-            return False
+            return False, None
         try:
             message_id = await self._perform(row, payload)
         except Forbidden as exc:
@@ -254,8 +259,14 @@ class Sender:
             log.error("chat %s: outbox row %s (%s) failed: %s", row.chat_id, row_id, row.kind, exc)
             await self._mark(row_id, "failed", error=str(exc))
         else:
+            if then is not None and not self._stopping:
+                following = await asyncio.to_thread(self.repo.sent_and_claim_next, row_id, message_id, then,
+                                                    datetime.now(UTC))
+                self.on_change()
+                return True, following
             await self._mark(row_id, "sent", message_id=message_id)
-        return True
+            return True, None
+        return False, None
 
     async def _later(self, row: OutboxMessage, seconds: float, error: str, *, count: bool = True) -> None:
         values: dict[str, Any] = {"not_before": datetime.now(UTC) + timedelta(seconds=seconds), "error": error,
