@@ -7,7 +7,7 @@ from datetime import datetime
 
 from dialogs import answers, aside, cards, daily, numbers, schedule
 from dialogs.actions import Action, card_show, rate, rating_of
-from dialogs.context import Host, Out, odd_digits_note
+from dialogs.context import Host, Out, literal, odd_digits_note
 from dialogs.messages import LogReview, Press
 from dialogs.migrations.card_ids import CARD_IDS
 from dialogs.state import LearnerState
@@ -15,6 +15,10 @@ from dialogs.state import LearnerState
 RATE_WORDS = {"again": 1, "hard": 2, "good": 3, "easy": 4, "重来": 1, "困难": 2, "良好": 3, "简单": 4,
               "忘了": 1, "难": 2, "好": 3, "易": 4}
 SHOW_WORDS = {"", "show", "show answer", "answer", "flip", "go", "ok", "?", "看答案", "答案", "翻面", "好", "继续"}
+#: Typed words that end a review (``/stop`` and any other command end it too, in the engine).
+STOP_WORDS = {"stop", "/stop", "quit", "exit", "停", "停止", "退出", "结束"}
+#: How much of a typed attempt is shown back beside the card's answer.
+ATTEMPT_LIMIT = 300
 #: UI keys of the four FSRS ratings (Again, Hard, Good, Easy), named once each.
 RATE_BUTTON_KEYS = {1: "btn_rate_1", 2: "btn_rate_2", 3: "btn_rate_3", 4: "btn_rate_4"}
 RATED_KEYS = {1: "rated_1", 2: "rated_2", 3: "rated_3", 4: "rated_4"}
@@ -62,31 +66,55 @@ def command(host: Host, s: LearnerState, out: Out) -> LearnerState:
     return show(host, s, out)
 
 
-def show(host: Host, s: LearnerState, out: Out) -> LearnerState:
-    """The card under review: its question (answer behind a button), or both and the ratings."""
+def show(host: Host, s: LearnerState, out: Out, attempt: str | None = None, before: str = "") -> LearnerState:
+    """The card under review: its question (answer behind a button, and how to see it), or the question,
+    the learner's typed ``attempt`` if any beside the card's answer, and the ratings."""
     assert s.card is not None
     card = host.course.card(s.card)
     q, a = card.q.get(s.lang), card.a.get(s.lang)
     if not s.card_shown:
-        out.say(f"🃏 **{q}**", ((card_show(host.t(s, "btn_show_answer"), s.card),),), seq=s.seq)
+        out.say(f"{before}🃏 **{q}**\n\n" + host.t(s, "cards_how_show"),
+                ((card_show(host.t(s, "btn_show_answer"), s.card),),), seq=s.seq)
         return s
     buttons = tuple(rate(host.t(s, RATE_BUTTON_KEYS[i]), s.card, i) for i in range(1, 5))
-    out.say(f"🃏 **{q}**\n\n💡 {a}\n\n" + host.t(s, "cards_rate"), (buttons,), seq=s.seq)
+    if attempt is None:
+        body = f"💡 {a}\n\n"
+    else:
+        body = (host.t(s, "cards_attempt", answer=literal(attempt, ATTEMPT_LIMIT)) + "\n"
+                + host.t(s, "cards_card_answer", answer=a) + "\n\n" + host.t(s, "cards_compare")
+                + ("" if s.lang == "zh" else " "))
+    out.say(f"{before}🃏 **{q}**\n\n{body}" + host.t(s, "cards_rate"), (buttons,), seq=s.seq)
+    return s
+
+
+def stop(host: Host, s: LearnerState, out: Out) -> LearnerState:
+    """``stop`` / ``/stop``: end the review (the cards left stay due) and show the lesson again."""
+    return aside.restore(host, s, out, "cards_ended")
+
+
+def leave(host: Host, s: LearnerState, out: Out) -> LearnerState:
+    """Any other command during a review ends it with a note; the command then does what it does (so the
+    lesson is not shown again first)."""
+    quiet = Out(out.now)
+    s = aside.restore(host, s, quiet, "cards_ended")
+    out.effects.extend(quiet.effects)
+    out.say(host.t(s, "cards_ended"))
     return s
 
 
 def typed(host: Host, s: LearnerState, text: str, out: Out) -> LearnerState:
-    """Text during a review: show the answer, or a rating (a word or 1-4; ``²`` or ``①`` is no rating)."""
+    """Text during a review: ``stop``; show the answer, or a typed attempt beside it (the learner compares
+    and rates: no grading here); then a rating (a word or 1-4; ``²`` or ``①`` is no rating: the card again)."""
     word = answers.normalise(text)
+    if word in STOP_WORDS:
+        return stop(host, s, out)
     if not s.card_shown:
         if word in SHOW_WORDS:
             return show(host, s.but(card_shown=True), out)
-        out.say(host.t(s, "cards_say_show"))
-        return s
+        return show(host, s.but(card_shown=True), out, attempt=text)
     rating = RATE_WORDS.get(word) or numbers.parse_int(text, 1, 4)
-    if rating is None:
-        out.say(odd_digits_note(host, s, text) + host.t(s, "cards_say_rate"))
-        return s
+    if rating is None:  # also what a learner back after a break types: the card is shown again
+        return show(host, s, out, before=odd_digits_note(host, s, text))
     return review(host, s, s.card or "", rating, out)
 
 

@@ -95,6 +95,8 @@ class Engine:
 
     def resend(self, s: LearnerState, out: Out) -> LearnerState:
         """Show again whatever the learner is in the middle of."""
+        if s.mode == "cards" and s.card:
+            return deck.show(self, s, out)
         if s.phase == "map":
             out.say(overview.map_text(self, s) + "\n\n" + self.t(s, "map_go"), self.go_button(s), seq=s.seq)
             return s
@@ -199,6 +201,12 @@ class Engine:
 
     def _on_command(self, s: LearnerState, cmd: Command, out: Out) -> LearnerState:
         name = cmd.name
+        # Any command ends a review ("/stop" only that); /cards shows its card again, and /quiz ends it
+        # itself once its N is read (an N it cannot read stops no review).
+        if s.mode == "cards" and name not in ("cards", "quiz"):
+            if name == "stop":
+                return deck.stop(self, s, out)
+            s = deck.leave(self, s, out)
         handler = COMMANDS.get(name)
         if handler is None:
             if s.phase == "new":

@@ -74,11 +74,13 @@ def test_card_typing_help(d: Driver) -> None:
     finish_section_one(d)
     later = NOW + timedelta(days=1)
     step_at(d, later, Command("cards"))
-    step_at(d, later, Text("what?"))
-    assert "press Enter" in d.text()
-    step_at(d, later, Text("show"))
+    assert "Show answer" in d.text() and "`show`" in d.text()  # the card says how to see its answer
+    step_at(d, later, Text("what?"))  # a typed attempt: shown beside the card's answer, then rated
+    assert "You wrote: what?" in d.text() and "Into `.grad` of leaves" in d.text() and d.state.card_shown
     step_at(d, later, Text("7"))
     assert "1 Again" in d.text()
+    step_at(d, later, Text("²"))
+    assert "0–9" in d.text() and "1 Again" in d.text()  # no rating: a note, and the card again
 
 
 def test_push_carries_a_due_card_and_the_streak(d: Driver) -> None:
