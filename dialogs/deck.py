@@ -66,14 +66,14 @@ def command(host: Host, s: LearnerState, out: Out) -> LearnerState:
     return show(host, s, out)
 
 
-def show(host: Host, s: LearnerState, out: Out, attempt: str | None = None, before: str = "") -> LearnerState:
+def show(host: Host, s: LearnerState, out: Out, attempt: str | None = None) -> LearnerState:
     """The card under review: its question (answer behind a button, and how to see it), or the question,
     the learner's typed ``attempt`` if any beside the card's answer, and the ratings."""
     assert s.card is not None
     card = host.course.card(s.card)
     q, a = card.q.get(s.lang), card.a.get(s.lang)
     if not s.card_shown:
-        out.say(f"{before}🃏 **{q}**\n\n" + host.t(s, "cards_how_show"),
+        out.say(f"🃏 **{q}**\n\n" + host.t(s, "cards_how_show"),
                 ((card_show(host.t(s, "btn_show_answer"), s.card),),), seq=s.seq)
         return s
     buttons = tuple(rate(host.t(s, RATE_BUTTON_KEYS[i]), s.card, i) for i in range(1, 5))
@@ -83,7 +83,7 @@ def show(host: Host, s: LearnerState, out: Out, attempt: str | None = None, befo
         body = (host.t(s, "cards_attempt", answer=literal(attempt, ATTEMPT_LIMIT)) + "\n"
                 + host.t(s, "cards_card_answer", answer=a) + "\n\n" + host.t(s, "cards_compare")
                 + ("" if s.lang == "zh" else " "))
-    out.say(f"{before}🃏 **{q}**\n\n{body}" + host.t(s, "cards_rate"), (buttons,), seq=s.seq)
+    out.say(f"🃏 **{q}**\n\n{body}" + host.t(s, "cards_rate"), (buttons,), seq=s.seq)
     return s
 
 
@@ -104,7 +104,7 @@ def leave(host: Host, s: LearnerState, out: Out) -> LearnerState:
 
 def typed(host: Host, s: LearnerState, text: str, out: Out) -> LearnerState:
     """Text during a review: ``stop``; show the answer, or a typed attempt beside it (the learner compares
-    and rates: no grading here); then a rating (a word or 1-4; ``²`` or ``①`` is no rating: the card again)."""
+    and rates: no grading here); then a rating (a word or 1-4; ``²`` or ``①`` is no rating)."""
     word = answers.normalise(text)
     if word in STOP_WORDS:
         return stop(host, s, out)
@@ -113,8 +113,9 @@ def typed(host: Host, s: LearnerState, text: str, out: Out) -> LearnerState:
             return show(host, s.but(card_shown=True), out)
         return show(host, s.but(card_shown=True), out, attempt=text)
     rating = RATE_WORDS.get(word) or numbers.parse_int(text, 1, 4)
-    if rating is None:  # also what a learner back after a break types: the card is shown again
-        return show(host, s, out, before=odd_digits_note(host, s, text))
+    if rating is None:
+        out.say(odd_digits_note(host, s, text) + host.t(s, "cards_say_rate"))
+        return s
     return review(host, s, s.card or "", rating, out)
 
 

@@ -80,7 +80,7 @@ def test_card_typing_help(d: Driver) -> None:
     step_at(d, later, Text("7"))
     assert "1 Again" in d.text()
     step_at(d, later, Text("²"))
-    assert "0–9" in d.text() and "1 Again" in d.text()  # no rating: a note, and the card again
+    assert "0–9" in d.text() and "1 Again" in d.text()  # no rating: a note and the ratings
 
 
 def test_push_carries_a_due_card_and_the_streak(d: Driver) -> None:

@@ -139,13 +139,3 @@ def test_resume_shows_the_card_again(lang: str, shown: bool) -> None:
     actions = {b.action for b in d.buttons()}
     assert actions == ({"rate"} if shown else {"card_show"})
 
-
-def test_resume_then_a_word_that_is_no_rating_shows_the_card_again() -> None:
-    d = reviewing("en")
-    at(d, Text(""))
-    q, a = card_texts(d, "en")
-    d.turns.clear()
-    at(d, Text("hello again"))  # the next event after a break: the card is not on screen any more
-    text = d.text()
-    assert q in text and a in text and "1 Again" in text
-    assert {b.action for b in d.buttons()} == {"rate"}
