@@ -321,8 +321,18 @@ async def test_sigterm_with_a_backlog_stops_in_time_and_loses_nothing(tmp_path: 
         assert set(outbox) <= {"sent", "unknown"}, outbox
         maps = {chat: [t for t in sends(server, chat) if "map" in t.lower() or "地图" in t]
                 for chat in range(5000, 5000 + learners)}
+        missing = {c: server.transcript(c) for c, m in maps.items() if not m}
     resent = process.stderr.count("was being sent when the process stopped")
-    assert all(maps.values()), [c for c, m in maps.items() if not m][:10]
+    if missing:
+        repo = Repository(f"sqlite:///{db}")
+        try:
+            rows = {c: [(r.update_id, r.status, r.error) for r in [repo.inbox_row(int(u["update_id"]))
+                                                                  for u in updates
+                                                                  if u["message"]["chat"]["id"] == c] if r]
+                    for c in missing}
+        finally:
+            repo.close()
+        raise AssertionError(f"no course map for {missing}; inbox: {rows}; log:\n{process.stderr[-6000:]}")
     twice = sum(len(m) - 1 for m in maps.values())
     assert twice <= resent, f"{twice} maps sent twice, {resent} rows were in flight"
     print(f"\nSIGTERM after {learners // 2} of {learners} updates: exit in {took:.1f} s; "

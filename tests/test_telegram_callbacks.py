@@ -119,6 +119,10 @@ def test_what_counts_as_never_sent(cause: Exception, sent: bool) -> None:
     # python-telegram-bot raises a 5xx answer (Telegram failed, nothing done) as a NetworkError without a cause
     assert never_sent(NetworkError("Bad Gateway")) is True
     assert never_sent(TimedOut("no cause")) is False
+    # the bot's HTTP client was shut down under a call (a stop): PTB wraps that RuntimeError
+    closed = NetworkError("Unknown error in HTTP implementation")
+    closed.__cause__ = RuntimeError("This HTTPXRequest is not initialized!")
+    assert never_sent(closed) is True
 
 
 async def test_a_used_continue_stays_until_tapped_again(server: FakeBotAPI, bot: TelegramBot) -> None:

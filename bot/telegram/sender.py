@@ -70,6 +70,8 @@ def never_sent(exc: NetworkError) -> bool:
     cause = exc.__cause__
     if isinstance(cause, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
         return True
+    if isinstance(cause, RuntimeError) and "not initialized" in str(cause):
+        return True  # the bot's HTTP client was already shut down (a stop): nothing left the process
     return cause is None and not isinstance(exc, TimedOut)
 
 
@@ -239,7 +241,10 @@ class Sender:
                           exc.message)
                 await self._mark(row_id, "failed", error=exc.message)
         except NetworkError as exc:  # TimedOut included
-            if never_sent(exc) or row.kind in IDEMPOTENT:
+            if self._stopping:  # cut off by the stop: left for the next start, as if the process had died
+                log.info("chat %s: %s cut off by the stop (%s); sent at the next start", row.chat_id, row.kind, exc)
+                await asyncio.to_thread(self.repo.outbox_update, row_id, claimed_until=None)
+            elif never_sent(exc) or row.kind in IDEMPOTENT:
                 if row.attempts + 1 >= MAX_ATTEMPTS:
                     log.error("chat %s: outbox row %s failed %d times (%s); given up", row.chat_id, row_id,
                               MAX_ATTEMPTS, exc)
