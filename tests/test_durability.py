@@ -530,3 +530,4 @@ async def test_the_webhook_takes_only_telegrams_calls(server: FakeBotAPI, run_bo
     chat = Chat(server, bot, 68)
     assert "Course map" in texts(await chat.send("/start"))
     assert bot.repo.inbox_counts() == {"done": 1}
+

@@ -410,3 +410,12 @@ def test_engine_is_deterministic() -> None:
         drv.send("3")
     assert a.turns == b.turns
     assert NOW.tzinfo is not None
+
+
+def test_lang_alone_says_what_to_type() -> None:
+    """The terminal has no buttons: `/lang` alone names the two choices as commands, in both languages."""
+    for lang in ("en", "zh"):
+        driver = Driver(mini_course())
+        driver.state = driver.state.but(lang=lang)
+        driver.command("lang")
+        assert "/lang en" in driver.text() and "/lang zh" in driver.text()
