@@ -184,8 +184,7 @@ class Tutor:
 
     async def _evaluate(self, learner_id: str, effect: Evaluate, sink: Sink, chat_id: int | None,
                         lock: asyncio.Lock) -> None:
-        self._inflight.add(effect.request)
-        try:
+        try:  # ``handle`` put the request in ``_inflight`` before letting the learner's lock go
             outcome = await self._run(learner_id, effect, sink)
         finally:
             self._inflight.discard(effect.request)

@@ -186,11 +186,10 @@ class Repository:
                 return False
         return True
 
-    def enqueue(self, outbox: Sequence[Outgoing], now: datetime | None = None) -> None:
+    def enqueue(self, outbox: Sequence[Outgoing]) -> None:
         """Store replies that belong to no turn (a "your code is queued" note, an apology...)."""
         if not outbox:
             return
-        now = now or utcnow()
         with self._write, Session(self.engine) as db:
             _insert_outbox(db, outbox)
             db.commit()
