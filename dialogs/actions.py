@@ -33,11 +33,12 @@ class Action(StrEnum):
     CARDS = "cards"  # start reviewing the due cards
     SET = "set"  # arg: "<setting> <value>" (time 07:30, tz Asia/Shanghai, max 20, pause, resume)
     RESUME = "resume"  # back to the lesson (a push's button)
+    GOTO = "goto"  # arg: a section id or a step id (the map's buttons, a free answer's "take me there")
 
 
 #: Honoured whatever the state's version (they carry what they act on: a card, a language, a setting).
 SEQ_FREE = frozenset({Action.LANG, Action.RESET, Action.CARD_SHOW, Action.RATE, Action.CARDS, Action.SET,
-                      Action.RESUME})
+                      Action.RESUME, Action.GOTO})
 #: Their keyboard is done once pressed.
 ONE_SHOT = frozenset({Action.LANG, Action.RESET})
 #: Settings a SET button may carry.

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from dialogs import answers, daily, deck, machine, markup, overview, pictures, quiz, settings
+from dialogs import answers, ask, daily, deck, machine, markup, navigation, overview, parts, pictures, quiz, settings
 from dialogs.actions import ONE_SHOT, SEQ_FREE, Action, action_of, button, setting_of
 from dialogs.context import LETTERS, Keyboard, Out
 from dialogs.course import END, Course, Section, next_step_id
@@ -135,6 +135,8 @@ class Engine:
             raise ValueError("now must be timezone-aware (UTC)")
         out = Out(now)
         s = EVENTS[type(event)](self, state, event, out)
+        if not _is_back(event):
+            s = navigation.remember(state, s)
         s = daily.settle(self, s, now)
         machine.check(state, s)
         stale = False
@@ -234,8 +236,36 @@ class Engine:
         return self._start(s, out)
 
     def _cmd_map(self, s: LearnerState, args: str, out: Out) -> LearnerState:
-        out.say(overview.map_text(self, s))
+        out.say(overview.map_text(self, s) + "\n\n" + self.t(s, "map_goto"), navigation.map_keyboard(self, s),
+                seq=s.seq)
         return s
+
+    def _cmd_ask(self, s: LearnerState, args: str, out: Out) -> LearnerState:
+        if not args.strip():
+            out.say(self.t(s, "ask_usage"))
+            return s
+        return ask.answer(self, s, args, out)
+
+    def _cmd_goto(self, s: LearnerState, args: str, out: Out) -> LearnerState:
+        return navigation.goto(self, self._to_course(s), args, out)
+
+    def _cmd_back(self, s: LearnerState, args: str, out: Out) -> LearnerState:
+        return navigation.back(self, self._to_course(s), out)
+
+    def _cmd_skip(self, s: LearnerState, args: str, out: Out) -> LearnerState:
+        return navigation.skip(self, self._to_course(s), args, out)
+
+    def _cmd_redo(self, s: LearnerState, args: str, out: Out) -> LearnerState:
+        return navigation.redo(self, self._to_course(s), args, out)
+
+    def _to_course(self, s: LearnerState) -> LearnerState:
+        """Leave a quiz without a word (a move is about to show the course)."""
+        if s.mode != "quiz":
+            return s
+        saved = dict(s.saved or {})
+        for key in ("recent", "selected", "judged"):
+            saved[key] = tuple(saved.get(key, ()))
+        return s.moved(mode="course", saved=None, quiz_left=0, **saved)
 
     def _cmd_recap(self, s: LearnerState, args: str, out: Out) -> LearnerState:
         out.say(overview.recap_text(self, s, args))
@@ -327,6 +357,16 @@ class Engine:
             return s
         return settings.apply(self, s, chosen[0], chosen[1], out)
 
+    def _press_goto(self, s: LearnerState, press: Press, out: Out) -> LearnerState:
+        if s.mode == "cards":
+            s = deck.leave(self, s, out)
+        s = self._to_course(s)
+        found = navigation.target(self, s.but(ask_hits=()), press.arg)
+        if found is None:
+            self.stale(s, out)
+            return s
+        return navigation.jump(self, s, found[0], found[1], out)
+
     def _press_resume(self, s: LearnerState, press: Press, out: Out) -> LearnerState:
         return self.resend(s, out)
 
@@ -357,13 +397,19 @@ class Engine:
         if s.phase in ("map", "explain", "section_end"):
             if answers.is_continue(text):
                 return self._advance(s, out)
+            if ask.reads_as_question(text):
+                return ask.answer(self, s, text, out, then=self.t(s, "say_go"))
             out.say(self.t(s, "say_go"), self.go_button(s), seq=s.seq)
             return s
         if s.phase in ("done", "evaluating"):
+            if ask.reads_as_question(text):
+                return ask.answer(self, s, text, out, then=self.t(s, EXPECT_KEYS[s.phase]))
             out.say(self.t(s, EXPECT_KEYS[s.phase]))
             return s
         step = self._current(s)
         kind = question_of(step)
+        if ask.reads_as_question(text) and not ask.reads_as_answer(step, text):
+            return ask.answer(self, s, text, out, then=self._expected(s))
         word = answers.normalise(text)
         if word in answers.REVEAL_WORDS:
             return kind.reveal(self, s, step, out)
@@ -396,15 +442,22 @@ class Engine:
     def _first_undone(self, s: LearnerState) -> str | None:
         if s.section is not None and s.section not in s.done_sections and s.phase == "map":
             return s.section
-        return next((sid for sid in self.course.section_ids if sid not in s.done_sections), None)
+        return navigation.next_section(self, s)
 
     def _enter_section(self, s: LearnerState, section_id: str, out: Out) -> LearnerState:
+        return self.enter_section(s, section_id, out)
+
+    def enter_section(self, s: LearnerState, section_id: str, out: Out, step_id: str | None = None) -> LearnerState:
+        """Show a section's header and its first step (or the step named)."""
         section = self.course.section(section_id)
         part = self.course.part_of(section_id)
         out.say(self.t(s, "section_header", label=self.section_label(section_id),
                        part=part.title.get(s.lang), title=section.title.get(s.lang)))
-        s = s.moved(section=section_id, step=section.steps[0].id, recent=())
+        s = s.moved(section=section_id, step=step_id or section.steps[0].id, recent=(), confirm_reset=False)
         return self._present(s, out)
+
+    def section_end_again(self, s: LearnerState, out: Out) -> LearnerState:
+        return self._section_end(s, out, again=True)
 
     def _present(self, s: LearnerState, out: Out) -> LearnerState:
         """Show the current step and wait for the learner."""
@@ -425,7 +478,11 @@ class Engine:
         if not again:
             out.effects.append(SectionDone(section.id))
             s = deck.add_section(self, s, section.id, out.now)
-        nxt = next((sid for sid in self.course.section_ids if sid not in done), None)
+        s = s.but(skipped=tuple(x for x in s.skipped if x != section.id))  # finished after all
+        nxt = navigation.next_section(self, s.but(done_sections=done))
+        whole_part = parts.recap(self, s, section.id, done, nxt)  # this section completes its Part
+        if whole_part:
+            text += "\n\n" + whole_part
         if nxt is None:
             text += "\n\n" + self.t(s, "next_is_end")
         else:
@@ -462,6 +519,11 @@ COMMANDS: dict[str, Handler] = {
     "quit": Engine._cmd_quit,
     "hint": Engine._cmd_hint,
     "answer": Engine._cmd_answer,
+    "ask": Engine._cmd_ask,
+    "goto": Engine._cmd_goto,
+    "back": Engine._cmd_back,
+    "skip": Engine._cmd_skip,
+    "redo": Engine._cmd_redo,
 }
 
 PRESSES: dict[Action, Handler] = {
@@ -472,6 +534,7 @@ PRESSES: dict[Action, Handler] = {
     Action.CARDS: Engine._press_card,
     Action.SET: Engine._press_set,
     Action.RESUME: Engine._press_resume,
+    Action.GOTO: Engine._press_goto,
     Action.GO: Engine._press_go,
     Action.PICK: Engine._press_question,
     Action.TOGGLE: Engine._press_question,
@@ -482,3 +545,8 @@ PRESSES: dict[Action, Handler] = {
     Action.HINT: Engine._press_question,
 }
 assert set(PRESSES) == set(Action), "every action has its handler"
+
+
+def _is_back(event: Event) -> bool:
+    """``/back`` walks the trail back; it must not lay a new entry on it."""
+    return isinstance(event, Command) and event.name == "back"

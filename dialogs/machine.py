@@ -30,7 +30,7 @@ COURSE: dict[str, frozenset[str]] = {
     "retry": NEXT,
     "evaluating": NEXT,  # the result: passed -> next; failed -> retry; not run -> question
     "section_end": NEXT | {"done"},
-    "done": frozenset(),
+    "done": NEXT,  # /goto, /redo, /back: a finished course can be revisited
 }
 #: In a quiz: one question after another.
 QUIZ: dict[str, frozenset[str]] = {"question": frozenset({"retry"}), "retry": frozenset({"question"})}

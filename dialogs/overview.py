@@ -18,6 +18,8 @@ def map_text(host: Host, s: LearnerState) -> str:
                 mark = "✅"
             elif sec.id == s.section and s.phase not in ("map", "new"):
                 mark = "👉"
+            elif sec.id in s.skipped:
+                mark = "⏭️"
             else:
                 mark = "▫️"
             lines.append(f"{mark} {LETTERS[si]}. {sec.title.get(s.lang)}")
@@ -63,7 +65,19 @@ def progress_text(host: Host, s: LearnerState) -> str:
     done = len(s.done_sections)
     bar = "▓" * round(10 * done / total) + "░" * (10 - round(10 * done / total))
     where = ""
-    if s.section and s.phase not in ("map", "new", "done"):
+    if s.section and s.phase == "section_end":  # the section is done; "go" starts the next one
+        done_as = {"done_label": host.section_label(s.section),
+                   "done_title": host.course.section(s.section).title.get(s.lang)}
+        nxt = next((sid for sid in host.course.section_ids if sid not in s.done_sections), None)
+        if nxt is None:
+            where = host.t(s, "progress_done_last", **done_as)
+        else:
+            where = host.t(s, "progress_done_next", label=host.section_label(nxt),
+                           title=host.course.section(nxt).title.get(s.lang), **done_as)
+    elif s.section and s.phase not in ("map", "new", "done"):
         where = host.t(s, "progress_where", label=host.section_label(s.section),
                        title=host.course.section(s.section).title.get(s.lang))
+    skipped = [host.section_label(sid) for sid in s.skipped if sid not in s.done_sections]
+    if skipped:
+        where += "\n" + host.t(s, "progress_skipped", labels=", ".join(skipped))
     return host.t(s, "progress", done=done, total=total, bar=bar, where=where)

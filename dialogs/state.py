@@ -8,7 +8,7 @@ from typing import Any, Literal
 from dialogs.migrations.card_ids import CARD_IDS
 
 STATE_VERSION = 2
-TUPLES = ("selected", "judged", "done_sections", "recent", "quiz_asked")
+TUPLES = ("selected", "judged", "done_sections", "recent", "quiz_asked", "trail", "skipped", "ask_hits")
 
 Phase = Literal[
     "new",  # never greeted
@@ -40,6 +40,10 @@ class LearnerState:
     pending: str | None = None  # evaluation request id we are waiting for
     confirm_reset: bool = False
     evals: int = 0  # counter used to make evaluation request ids
+    said: dict[str, int] = field(default_factory=dict)  # UI key -> variant said last (none twice in a row)
+    trail: tuple[str, ...] = ()  # where the learner was before each move ("phase|section|step"), for /back
+    skipped: tuple[str, ...] = ()  # sections passed over with /skip (not done)
+    ask_hits: tuple[str, ...] = ()  # the passages (step/card ids) of the last free answer: /goto 1..3
 
     # Reviews: flashcards and quizzes run "beside" the course; the course position is kept in `saved`.
     mode: Literal["course", "cards", "quiz"] = "course"
@@ -49,6 +53,8 @@ class LearnerState:
     card_shown: bool = False  # its answer is revealed
     quiz_left: int = 0  # questions still to ask after the current one
     quiz_asked: tuple[str, ...] = ()  # recently asked quiz questions (no repeats in a row)
+    quiz_total: int = 0  # questions in the quiz under way (its "i/n" header and summary)
+    quiz_right: int = 0  # of them, answered right at the first try so far
     mastery: dict[str, list[int]] = field(default_factory=dict)  # concept tag -> [right, total]
 
     # Daily rhythm (local time of the learner)

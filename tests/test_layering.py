@@ -16,6 +16,7 @@ ALLOWED_IN_DIALOGS = {
     "__future__", "dataclasses", "typing", "re", "math", "unicodedata", "collections", "collections.abc",
     "enum", "itertools", "functools", "datetime", "zoneinfo", "zlib", "json",
     "pydantic", "fsrs",
+    "snowballstemmer",  # English stemming for free questions (dialogs/ask.py): pure Python, no I/O
 }
 #: Known exceptions, each with its reason (to shrink, never to grow silently). None left: the course's
 #: files are read by the shell (bot/content.py).
