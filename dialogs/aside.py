@@ -14,12 +14,17 @@ def save(s: LearnerState) -> LearnerState:
     return s.but(saved={k: getattr(s, k) for k in COURSE_FIELDS})
 
 
-def restore(host: Host, s: LearnerState, out: Out, note: str) -> LearnerState:
-    """Leave a review with a note (``note`` is a UI key) and show the lesson again."""
+def back(s: LearnerState) -> LearnerState:
+    """Leave a review: the course position as it was (nothing said)."""
     saved = dict(s.saved or {})
     for key in ("recent", "selected", "judged"):
         saved[key] = tuple(saved.get(key, ()))
-    s = s.moved(mode="course", saved=None, card=None, card_shown=False, quiz_left=0, **saved)
+    return s.moved(mode="course", saved=None, card=None, card_shown=False, quiz_left=0, **saved)
+
+
+def restore(host: Host, s: LearnerState, out: Out, note: str) -> LearnerState:
+    """Leave a review with a note (``note`` is a UI key) and show the lesson again."""
+    s = back(s)
     if s.phase in ("new", "done"):
         out.say(host.t(s, note))
         return s

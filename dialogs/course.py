@@ -129,6 +129,7 @@ class Option(Strict):
 class Choice(StepBase):
     kind: Literal["choice"]
     prompt: Text
+    quiz_prompt: Text | None = None  # the prompt in a /quiz, when ``prompt`` leans on the lesson ("Last round...")
     code: str | None = None
     multi: bool = False
     options: tuple[Option, ...]
@@ -162,6 +163,7 @@ class Statement(Strict):
 class Statements(StepBase):
     kind: Literal["statements"]
     prompt: Text
+    quiz_prompt: Text | None = None  # the prompt in a /quiz, when ``prompt`` leans on the lesson ("Last round...")
     code: str | None = None
     statements: tuple[Statement, ...]
 
@@ -177,6 +179,7 @@ class Predict(StepBase):
 
     kind: Literal["predict"]
     prompt: Text
+    quiz_prompt: Text | None = None  # the prompt in a /quiz, when ``prompt`` leans on the lesson ("Last round...")
     code: str
     answer: str  # exactly what ``code`` prints
     match: Literal["exact", "numbers"] = "numbers"

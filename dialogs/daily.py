@@ -33,8 +33,9 @@ def active(s: LearnerState, now: datetime) -> LearnerState:
 
 
 def answered(s: LearnerState, out: Out, step: Any, answer: str, verdict: str, correct: bool) -> LearnerState:
-    """Grade recorded: the answer log, the mastery of the step's concepts, the streak."""
-    out.effects.append(LogAnswer(step.id, answer[:500], verdict, correct, tuple(step.tags)))
+    """Grade recorded: the answer log (under the step's own section, which ``s.section`` is, in a quiz
+    too), the mastery of the step's concepts, the streak."""
+    out.effects.append(LogAnswer(step.id, answer[:500], verdict, correct, tuple(step.tags), s.section))
     mastery = {k: list(v) for k, v in s.mastery.items()}
     for tag in step.tags:
         right, total = mastery.get(tag, [0, 0])

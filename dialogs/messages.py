@@ -145,6 +145,7 @@ class LogAnswer:
     verdict: str  # "right", "partial", "wrong", "revealed", "error"...
     correct: bool
     tags: tuple[str, ...] = ()
+    section: str | None = None  # the step's section (a quiz asks questions of other sections)
 
 
 @dataclass(frozen=True)

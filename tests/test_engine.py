@@ -62,7 +62,7 @@ def test_single_choice_right_first_time(d: Driver) -> None:
     assert "✅ **B.** 2x at 3 is 6." in text  # the chosen option's feedback, one verdict mark only
     assert "That is x itself." in text and "That is x*x." in text  # and the others
     log = d.effects(LogAnswer)
-    assert log == [LogAnswer("m1.one.single", "B", "right", True, ("backward",))]
+    assert log == [LogAnswer("m1.one.single", "B", "right", True, ("backward",), "m1.one")]
     assert d.state.step == "m1.one.multi"
     edits = d.replies(Edit)
     assert edits and edits[0].anchor == "q:m1.one.single" and edits[0].buttons == ()

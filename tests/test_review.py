@@ -202,7 +202,7 @@ def test_quiz_asks_weakest_concept_first_and_returns_to_the_lesson(d: Driver) ->
     d.send("b")  # leaf: wrong
     d.send("ac")
     d.send("T F T")
-    d.command("quiz")
+    d.command("quiz", "1")  # (/quiz alone would ask all three questions covered)
     assert d.state.mode == "quiz" and d.state.step in ("m1.one.multi", "m1.one.tf")  # leaf: the weakest concept
     assert "Quiz 1/1" in d.text()
     asked = d.state.step

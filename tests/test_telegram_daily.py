@@ -145,7 +145,7 @@ async def test_quiz_poll_answer_updates_mastery(server: FakeBotAPI, run_bot: Cal
     ada = Chat(server, bot, 541)
     for text in ("/start", "go", "go", "a", "c", "b", "ac", "T F T", "4"):  # "backward" twice wrong: the weakest
         await ada.send(text)
-    await ada.send("/quiz")
+    await ada.send("/quiz 1")
     poll = [m for m in server.messages(ada.id) if m.kind == "poll"][-1]
     assert poll.poll is not None and poll.poll["type"] == "quiz"
     assert [o["text"] for o in poll.poll["options"]] == ["A. 3", "B. 6", "C. 9"]
@@ -156,7 +156,7 @@ async def test_quiz_poll_answer_updates_mastery(server: FakeBotAPI, run_bot: Cal
     await bot.settled(update)
     after = ada.state().mastery["backward"]
     assert after == [before[0] + 1, before[1] + 1]
-    assert "Quiz done" in texts(ada.new_since(mark)) and ada.state().mode == "course"
+    assert "Quiz done: 1/1 right first time" in texts(ada.new_since(mark)) and ada.state().mode == "course"
 
 
 def test_push_now_cli_sends_to_one_chat(server: FakeBotAPI, tmp_path: Path) -> None:

@@ -168,7 +168,7 @@ class Repository:
             origin = update_id if origin is None else origin
             for eff in effects:
                 if isinstance(eff, LogAnswer):
-                    db.add(AnswerLog(learner_id=learner_id, at=now, section=state.section, step=eff.step,
+                    db.add(AnswerLog(learner_id=learner_id, at=now, section=eff.section, step=eff.step,
                                      answer=eff.answer, verdict=eff.verdict, correct=eff.correct,
                                      tags=",".join(eff.tags)))
                 elif isinstance(eff, LogReview):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dialogs import quiz
 from dialogs.actions import Action, button
 from dialogs.context import Host, Keyboard, Out
 from dialogs.messages import Edit, Press
@@ -27,7 +28,7 @@ class Question(StepKind):
         return host.ask(s.but(phase="question"), step, out)
 
     def text(self, host: Host, s: LearnerState, step: Any) -> str:
-        text = step.prompt.get(s.lang)
+        text = quiz.prompt(s, step)
         if getattr(step, "code", None):
             text += f"\n\n```python\n{step.code.rstrip()}\n```"
         return text + self.body(host, s, step)
@@ -77,10 +78,6 @@ def anchor(s: LearnerState) -> str:
 
 def reveal_button(host: Host, s: LearnerState) -> Keyboard:
     return ((button(host.t(s, "btn_reveal"), Action.REVEAL),),)
-
-
-def praise(host: Host, s: LearnerState) -> str:
-    return host.pick(s, "praise") if s.attempts == 0 else host.pick(s, "praise_retry")
 
 
 def rows_of(buttons: tuple[Any, ...], width: int = 4) -> Keyboard:
