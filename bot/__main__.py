@@ -9,6 +9,7 @@ import locale
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 from bot.config import Settings
@@ -42,6 +43,7 @@ def _sandbox(settings: Settings):
 
 def cmd_check_content(args: argparse.Namespace, settings: Settings) -> int:
     from bot.content import load_course
+    from dialogs.ask import AskIndex
     from dialogs.stats import course_report
 
     root = Path(args.dir) if args.dir else settings.content_dir
@@ -52,6 +54,9 @@ def cmd_check_content(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     report, problems = course_report(course)
     print(report)
+    started = time.perf_counter()
+    index = AskIndex(course)
+    print(f"free questions: {len(index.passages)} passages indexed in {(time.perf_counter() - started) * 1000:.0f} ms")
     for p in problems:
         print(f"! {p}")
     print(f"✓ {root}: the course is valid" + (f" ({len(problems)} sections below the bar)" if problems else ""))
@@ -68,7 +73,7 @@ def _console_lang() -> str | None:
 
 
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.console import chat
+    from bot.console import chat, for_terminal
     from bot.service import Tutor
     from bot.storage import Repository
 
@@ -80,7 +85,7 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
         sandbox = _sandbox(settings)
         starting = asyncio.create_task(sandbox.start())
         try:
-            tutor = Tutor(course, repo, sandbox)
+            tutor = Tutor(for_terminal(course), repo, sandbox)  # the terminal's wording: no buttons to tap
             return await chat(tutor, f"console:{args.learner}", args.lang or _console_lang(),
                               graphs_dir=settings.data_dir / "graphs")
         finally:

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from bot.storage import Outgoing, Repository
+from dialogs.ask import index_for
 from dialogs.course import Course
 from dialogs.engine import Engine
 from dialogs.evaluation import CheckSpec, EvalOutcome
@@ -103,6 +104,7 @@ class Tutor:
                  clock: Callable[[], datetime] = utcnow, *, background: bool = False) -> None:
         self.course = course
         self.engine = Engine(course)
+        index_for(course)  # free questions' index: built at start-up, not on the first question
         self.repo = repo
         self.evaluator = evaluator
         self.clock = clock

@@ -120,7 +120,8 @@ def jump(host: Mover, s: LearnerState, section_id: str, step_id: str | None, out
                if sid not in s.done_sections and sid != s.section]
     if missing and section_id not in s.done_sections:
         labels = [host.section_label(sid) for sid in missing]
-        shown = ", ".join(labels) if len(labels) <= 4 else f"{labels[0]} … {labels[-1]} ({len(labels)})"
+        comma = "、" if s.lang == "zh" else ", "
+        shown = comma.join(labels) if len(labels) <= 4 else f"{labels[0]} … {labels[-1]} ({len(labels)})"
         out.say(host.t(s, "goto_ahead", builds_on=shown))
     elif step_id is None and section_id in s.done_sections:
         out.say(host.t(s, "goto_done_before", label=host.section_label(section_id)))
