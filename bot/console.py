@@ -2,6 +2,9 @@
 
 Reads lines from stdin (a TTY or a pipe). Enter continues; answers are typed; a code task reads a
 multi-line entry ended by a line ``EOF`` or by two empty lines. Ctrl-C, Ctrl-D and EOF exit cleanly.
+
+There are no buttons here: the engine's keyboards are not shown, and the course the terminal's ``Tutor`` is
+built with (``for_terminal``) says what to type where Telegram's wording says what to tap.
 """
 
 from __future__ import annotations
@@ -13,17 +16,32 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
 from bot import graphs
 from bot.service import Tutor
 from dialogs import markup
+from dialogs.course import Course
 from dialogs.messages import Command, Edit, Event, GraphView, Photo, Quit, Reply, Say, Start, Text
 
 log = logging.getLogger(__name__)
 GRAPH_ALONE = re.compile(r"^\s*/graph(?:@\w+)?(?:\s+([A-Za-z_]\w*)\s*:)?\s*$")
 OUR_STYLES = re.compile(r"(\033\[(?:0|1|2|36)m)")  # the only escape sequences we write (see Style)
+#: A UI key ``name@terminal`` is what the terminal says instead of ``name`` (see ``for_terminal``).
+TERMINAL_VARIANT = "@terminal"
+CONTINUE_PROMPT = "(Enter ↵)"
+
+
+def for_terminal(course: Course) -> Course:
+    """The course as the terminal words it: each UI string with a ``<key>@terminal`` variant (in both
+    languages: no button to press or tap, what to type instead) has it in place of its Telegram wording.
+    The engine stays shell-agnostic: it asks for ``<key>`` and gets this shell's wording."""
+    ui = {lang: {key: strings.get(key + TERMINAL_VARIANT, text) for key, text in strings.items()
+                 if not key.endswith(TERMINAL_VARIANT)}
+          for lang, strings in course.ui.items()}
+    return replace(course, ui=ui)
 
 
 class Style:
@@ -84,14 +102,19 @@ class Console:
         self.stdout = stdout
         self.interactive = stdin.isatty()
         self.style = Style(color=stdout.isatty() and "NO_COLOR" not in os.environ)
+        self.continue_due = False  # a message waits for Enter: the prompt goes after all the event brings
+        self.line_open = False  # that message was the last thing written: the prompt goes right under it
 
     async def show(self, replies: Sequence[Reply]) -> None:
+        """The replies as they come. The "(Enter ↵)" of a message to continue from is held back until the
+        event is done (``prompt``): a lesson's graph, drawn once its text is out, comes before it."""
         for r in replies:
             if isinstance(r, Say):
-                text = render(r.text, self.style)
                 if any(b.action == "go" for row in r.buttons for b in row):
-                    text += "\n" + self.style.dim("(Enter ↵)")
-                self.print(text)
+                    self.print(render(r.text, self.style), end="\n")
+                    self.continue_due = self.line_open = True
+                else:
+                    self.print(render(r.text, self.style))
             elif isinstance(r, Photo):
                 self.print(self.style.dim(f"[picture: {r.path}]") + (f"\n{render(r.caption, self.style)}"
                                                                        if r.caption else ""))
@@ -100,6 +123,13 @@ class Console:
             elif isinstance(r, Edit) and r.note:  # a chat edits the question in place; a terminal scrolled on
                 self.print(render(r.note, self.style))
         self.stdout.flush()
+
+    def prompt(self) -> None:
+        """Everything the last event brought is out: now ask for Enter, when a message waits for it."""
+        if self.continue_due:
+            self.continue_due = self.line_open = False
+            self.stdout.write(self.style.dim(CONTINUE_PROMPT) + "\n\n")
+            self.stdout.flush()
 
     async def show_graph(self, r: GraphView) -> None:
         """The caption, the text tree, and where the picture was saved (when ``dot`` could draw it) or why not."""
@@ -135,8 +165,11 @@ class Console:
             return None
         return path
 
-    def print(self, text: str) -> None:
-        self.stdout.write(safe(text) + "\n\n")
+    def print(self, text: str, end: str = "\n\n") -> None:
+        if self.line_open:  # something comes between a message and its "(Enter ↵)": a blank line first
+            self.stdout.write("\n")
+            self.line_open = False
+        self.stdout.write(safe(text) + end)
 
     def read_line(self, prompt: str) -> str | None:
         if self.interactive:
@@ -177,6 +210,8 @@ class Console:
             log.exception("error while handling %r for %s", event, self.learner_id)
             self.print(render(self.tutor.course.t(self._lang(), "our_error"), self.style))
             return True
+        finally:
+            self.prompt()
         return turn is None or not any(isinstance(e, Quit) for e in turn.effects)
 
     async def run(self) -> int:
@@ -185,7 +220,7 @@ class Console:
         while True:
             wants_code = self.tutor.expects_code(self.learner_id)
             if wants_code:
-                self.stdout.write(self.style.dim("(code: end with a line EOF, or two empty lines)") + "\n")
+                self.stdout.write(self.style.dim(self.tutor.course.t(self._lang(), "console_code_entry")) + "\n")
             line = self.read_line("› " if self.interactive else "")
             if line is None:
                 self.print(self.tutor.course.t(self._lang(), "bye"))
@@ -196,7 +231,7 @@ class Console:
                 code = self.read_code(line)
                 event: Event = Text(code or "")
             elif graph_alone:  # "/graph" or "/graph y:" alone: the code follows on the next lines
-                self.stdout.write(self.style.dim("(code: end with a line EOF, or two empty lines)") + "\n")
+                self.stdout.write(self.style.dim(self.tutor.course.t(self._lang(), "console_code_entry")) + "\n")
                 code = (self.read_code("") or "").strip("\n")
                 target = graph_alone.group(1)
                 event = Command("graph", f"{target}:\n{code}" if target and code else code)
