@@ -115,6 +115,8 @@ ZH_QUESTION = re.compile(r"为什么|为啥|怎么|怎样|如何|什么|啥|吗[
                          r"区别|哪个|哪里|哪些|请问|解释一下|干嘛|作用")
 CODE_LINE = re.compile(r"^\s*(def|class|import|from|return|with|for|if|@)\b|^\s*[\w.\[\]]+\s*[-+*/]?=[^=]|:\s*$",
                        re.MULTILINE)
+WHY_HOW = re.compile(r"为什么|为啥|怎么|如何|什么")
+PRINTED = re.compile(r"\d|tensor\s*\(|\b(none|true|false)\b|error", re.IGNORECASE)
 _INDEXES: dict[int, tuple[Course, AskIndex]] = {}
 
 _stemmer = snowballstemmer.stemmer("english")
@@ -207,7 +209,11 @@ def reads_as_answer(step: Any, text: str) -> bool:
     if isinstance(step, CodeTask):
         return looks_like_code(text) and not PASTED.search(text)
     if isinstance(step, Predict):
-        return bool(step.options) and answers.parse_choice(text, len(step.options)) is not None
+        if step.options and answers.parse_choice(text, len(step.options)) is not None:
+            return True
+        # "I think it's tensor([2.])?" is a guess; "why is it 2?" is a question
+        asks = QUESTION_START.match(text.strip()) or WHY_HOW.search(text) or PASTED.search(text)
+        return not asks and bool(PRINTED.search(text))
     return False
 
 

@@ -182,3 +182,16 @@ def test_reads_as_a_question(text: str) -> None:
                                   "def f(x):\n    return x"])
 def test_reads_as_an_answer(text: str) -> None:
     assert not reads_as_question(text)
+
+
+def test_a_hesitant_guess_at_a_print_question_is_graded(d: Driver) -> None:
+    d.go_to("p1.why.predict")
+    d.send("i think it is 0.8?")
+    assert d.effects(LogAnswer)
+
+
+def test_a_why_at_a_print_question_is_answered(d: Driver) -> None:
+    d.go_to("p1.why.predict")
+    d.send("why would the derivative of log be 2x over x squared plus 1?")
+    assert not d.effects(LogAnswer)
+    assert d.state.phase == "question"
