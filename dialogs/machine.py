@@ -23,7 +23,7 @@ NEXT = AT_A_STEP | {"section_end"}
 #: In the course: phase -> the phases one turn may lead to (besides staying, and besides "map":
 #: ``/reset`` starts over from anywhere).
 COURSE: dict[str, frozenset[str]] = {
-    "new": frozenset({"map"}),
+    "new": NEXT | {"map"},  # greeted, then (in the same turn) /goto, /redo or "take me there"
     "map": NEXT | {"done"},
     "explain": NEXT,
     "question": NEXT,  # right -> the next step; wrong -> retry; code -> evaluating

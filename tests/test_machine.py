@@ -29,13 +29,13 @@ NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
     (("quiz", "retry"), ("course", "explain")),  # the quiz ends: back to the lesson
     (("course", "retry"), ("cards", "retry")),
     (("course", "done"), ("course", "explain")),  # /goto, /redo, /back: a finished course can be revisited
+    (("course", "new"), ("course", "question")),  # "/goto 3A" as the first message: greeted, then there
 ])
 def test_moves_the_tutor_makes_are_allowed(before: tuple[str, str], after: tuple[str, str]) -> None:
     assert allowed(before, after)
 
 
 @pytest.mark.parametrize(("before", "after"), [
-    (("course", "new"), ("course", "question")),  # never greeted, yet asked
     (("course", "explain"), ("course", "done")),  # the course ends only from the map or a section's end
     (("course", "map"), ("course", "new")),
     (("course", "explain"), ("quiz", "explain")),  # a quiz shows questions only

@@ -165,3 +165,9 @@ def test_help_and_the_command_menu_name_the_new_commands(d: Driver) -> None:
             assert cmd in d.text(), (lang, cmd)
         names = [name for name, _ in MENU[lang]]
         assert {"ask", "goto", "back", "skip", "redo", "map"} <= set(names), lang
+
+
+def test_goto_as_the_very_first_message_greets_then_goes(d: Driver) -> None:
+    d.command("goto", "p3.contract.relu")
+    assert "Hi!" in d.text()
+    assert (d.state.step, d.state.phase) == ("p3.contract.relu", "question")
