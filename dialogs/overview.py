@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dialogs import numbers
+from dialogs import navigation, numbers
 from dialogs.context import LETTERS, Host, odd_digits_note
 from dialogs.state import LearnerState
 
@@ -68,7 +68,7 @@ def progress_text(host: Host, s: LearnerState) -> str:
     if s.section and s.phase == "section_end":  # the section is done; "go" starts the next one
         done_as = {"done_label": host.section_label(s.section),
                    "done_title": host.course.section(s.section).title.get(s.lang)}
-        nxt = next((sid for sid in host.course.section_ids if sid not in s.done_sections), None)
+        nxt = navigation.next_section(host, s)  # what "go" starts, as the section's end says
         if nxt is None:
             where = host.t(s, "progress_done_last", **done_as)
         else:
