@@ -29,9 +29,9 @@ CONTINUE_PROMPT = "(Enter ↵)"  # what the terminal shows under a message to co
 TERMINAL_VARIANT = "@terminal"  # a UI key's terminal wording: "<key>@terminal"
 #: Wording about buttons: there are none in a terminal, so none of it can be acted on there.
 BUTTON_WORDS = {
-    "en": re.compile(r"\bbuttons?\b|\btap(?:ping|s)?\b|\bclick|\bpress (?:the|it)\b|\bthen submit\b|\bbelow\b",
+    "en": re.compile(r"\bbuttons?\b|\btap(?:ping|s)?\b|\bclick|\bpress (?:the|it)\b|\bthen submit\b",
                      re.IGNORECASE),
-    "zh": re.compile(r"按钮|点按|点击|点下|点\s*👀|勾选|轻触|下面的"),
+    "zh": re.compile(r"按钮|点按|点击|点下|点\s*👀|勾选|轻触"),
 }
 #: What each prompt says to do instead: type something, answer on a line.
 TYPE_WORDS = {"en": re.compile(r"\b(?:type|answer)\b", re.IGNORECASE), "zh": re.compile("输入|答")}
