@@ -80,9 +80,5 @@ def reveal_button(host: Host, s: LearnerState) -> Keyboard:
     return ((button(host.t(s, "btn_reveal"), Action.REVEAL),),)
 
 
-def praise(host: Host, s: LearnerState) -> str:
-    return host.pick(s, "praise") if s.attempts == 0 else host.pick(s, "praise_retry")
-
-
 def rows_of(buttons: tuple[Any, ...], width: int = 4) -> Keyboard:
     return tuple(buttons[i:i + width] for i in range(0, len(buttons), width))

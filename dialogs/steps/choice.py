@@ -8,7 +8,8 @@ from dialogs.context import LETTERS, Host, Keyboard, Out, feedback, odd_digits_n
 from dialogs.course import Choice
 from dialogs.messages import Edit, Press
 from dialogs.state import LearnerState
-from dialogs.steps.base import Question, anchor, praise, rows_of
+from dialogs.steps.base import Question, anchor, rows_of
+from dialogs.steps.lines import not_yet, praise
 
 
 class ChoiceKind(Question):
@@ -66,7 +67,7 @@ class ChoiceKind(Question):
             o = step.options[i]
             lines.append(f"{'✅' if o.correct else '❌'} **{LETTERS[i]}.** {feedback(o.feedback.get(lang))}")
         if chosen == right:
-            head = praise(host, s)
+            head, s = praise(host, s)
             s = daily.answered(s, out, step, shown, "right", True)
             others = [f"▫️ **{LETTERS[i]}.** {feedback(step.options[i].feedback.get(lang))}"
                       for i in range(len(step.options)) if i not in chosen]
@@ -87,7 +88,7 @@ class ChoiceKind(Question):
                 head += gap + host.t(s, "extra", n=extra)
             s = daily.answered(s, out, step, shown, "partial", False)
         else:
-            head = host.pick(s, "wrong")
+            head, s = not_yet(host, s)
             s = daily.answered(s, out, step, shown, "wrong", False)
         return self.wrong(host, s, step, shown, head + "\n\n" + "\n".join(lines), out)
 

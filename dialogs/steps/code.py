@@ -12,7 +12,8 @@ from dialogs.evaluation import CheckSpec, EvalOutcome
 from dialogs.messages import Evaluate
 from dialogs.runs import STATUS_KEYS, busy_key, code_of
 from dialogs.state import LearnerState
-from dialogs.steps.base import Question, praise
+from dialogs.steps.base import Question
+from dialogs.steps.lines import code_failed, praise
 
 
 class CodeKind(Question):
@@ -82,12 +83,12 @@ class CodeKind(Question):
         if o.stdout.strip():
             parts.append(host.t(s, "your_output") + "\n" + output_block(o.stdout))
         if o.passed:
-            head = praise(host, s)
+            head, s = praise(host, s)
             s = daily.answered(s, out, step, "<code>", "right", True)
             out.say(head + "\n\n" + "\n".join(parts) + "\n\n" + step.right.get(lang))
             return host.complete(s, out)
         s = daily.answered(s, out, step, "<code>", o.status if o.status != "ok" else "wrong", False)
-        s = s.moved(phase="retry", attempts=s.attempts + 1)
-        out.say(host.pick(s, "code_failed") + "\n\n" + "\n".join(parts) + "\n\n" + host.t(s, "code_next"),
+        head, s = code_failed(host, s.moved(phase="retry", attempts=s.attempts + 1), o)
+        out.say(head + "\n\n" + "\n".join(parts) + "\n\n" + host.t(s, "code_next"),
                 self.help_buttons(host, s, step), seq=s.seq)
         return s

@@ -9,7 +9,8 @@ from dialogs.context import LETTERS, MAX_ECHO, Host, Keyboard, Out, odd_digits_n
 from dialogs.course import Predict
 from dialogs.messages import Press
 from dialogs.state import LearnerState
-from dialogs.steps.base import Question, praise, rows_of
+from dialogs.steps.base import Question, rows_of
+from dialogs.steps.lines import praise, predict_wrong
 
 #: A typed prediction longer than this is not an output we could compare.
 MAX_PREDICTION = 500
@@ -54,14 +55,14 @@ class PredictKind(Question):
         echo = typed.strip() if len(typed.strip()) <= MAX_ECHO else typed.strip()[:MAX_ECHO] + "…"
         shown = f"`{markup.literal(echo)}`"
         if ok:
-            head = praise(host, s)
+            head, s = praise(host, s)
             self.close(host, s, step, shown, out, note=head + "\n\n" + host.t(s, "real_output")
                        + f"\n```\n{step.answer.rstrip()}\n```\n" + step.right.get(s.lang))
             s = daily.answered(s, out, step, typed, "right", True)
             return host.complete(s, out)
+        head, s = predict_wrong(host, s, typed, step.answer, step.match)
         s = daily.answered(s, out, step, typed, "wrong", False)
-        return self.wrong(host, s, step, shown, host.pick(s.but(seq=s.seq + 1), "wrong") + "\n\n"
-                          + step.wrong.get(s.lang), out)
+        return self.wrong(host, s, step, shown, head + "\n\n" + step.wrong.get(s.lang), out)
 
     def reveal(self, host: Host, s: LearnerState, step: Predict, out: Out) -> LearnerState:
         self.close(host, s, step, "—", out, note=host.t(s, "reveal_head") + "\n```\n" + step.answer.rstrip()

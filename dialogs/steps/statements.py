@@ -10,6 +10,7 @@ from dialogs.course import Statements
 from dialogs.messages import Edit, Press
 from dialogs.state import LearnerState
 from dialogs.steps.base import Question, anchor
+from dialogs.steps.lines import listing, praise
 
 
 class StatementsKind(Question):
@@ -78,20 +79,21 @@ class StatementsKind(Question):
             ok = v == st.answer
             if not ok:
                 wrong_ones.append(i + 1)
-            truth = tf[0] if st.answer else tf[1]
-            said = "" if ok else " " + host.t(s, "you_said", answer=tf[0] if v else tf[1])
-            lines.append(f"{'✅' if ok else '❌'} **{i + 1}. {truth}**{said} — {feedback(st.feedback.get(s.lang))}")
+            said = "" if ok else host.t(s, "you_said", answer=tf[0] if v else tf[1])
+            line = statement_line(i + 1, tf[0] if st.answer else tf[1], said, feedback(st.feedback.get(s.lang)))
+            lines.append(f"{'✅' if ok else '❌'} {line}")
         n = len(verdicts)
         good = n - len(wrong_ones)
         if not wrong_ones:
-            head = host.pick(s, "praise")
+            head, s = praise(host, s)
             verdict = "right"
         elif good == 0:
             head = host.t(s, "statements_none", n=n)
             verdict = "wrong"
         else:
-            traps = ", ".join(str(i) for i in wrong_ones)
-            head = host.t(s, "statements_partial", good=good, n=n, traps=traps)
+            traps = listing(host, s, [str(i) for i in wrong_ones])
+            key = "statements_partial" if len(wrong_ones) == 1 else "statements_partial_many"
+            head = host.t(s, key, good=good, n=n, traps=traps)
             verdict = "partial"
         self.close(host, s, step, shown, out, note=head + "\n\n" + "\n".join(lines))
         s = daily.answered(s, out, step, shown, verdict, not wrong_ones)
@@ -99,8 +101,23 @@ class StatementsKind(Question):
 
     def reveal(self, host: Host, s: LearnerState, step: Statements, out: Out) -> LearnerState:
         tf = host.t(s, "true_false").split("/")
-        lines = [f"**{i + 1}. {tf[0] if st.answer else tf[1]}** — {feedback(st.feedback.get(s.lang))}"
+        lines = [statement_line(i + 1, tf[0] if st.answer else tf[1], "", feedback(st.feedback.get(s.lang)))
                  for i, st in enumerate(step.statements)]
         self.close(host, s, step, "—", out, note=host.t(s, "reveal_head") + "\n\n" + "\n".join(lines))
         s = daily.answered(s, out, step, "", "revealed", False)
         return host.complete(s, out)
+
+
+#: What may follow a verdict word that opens a statement's feedback ("True, and that's the trap!", "对：…").
+_AFTER_WORD = ",.:;!?，。：；！？、"
+
+
+def statement_line(number: int, truth: str, said: str, text: str) -> str:
+    """One statement's line: its number and truth, what the learner said when it differs, its feedback.
+    Feedback that opens with the truth word itself ("True, and that's the trap!") continues the bold
+    verdict instead of repeating it ("**3. True**, and that's the trap!", not "**3. True** — True, …")."""
+    said = f" {said}" if said and not said.startswith("（") else said  # no space before a full-width bracket
+    rest = text[len(truth):]
+    if text[:len(truth)].casefold() == truth.casefold() and (not rest.strip() or rest[0] in _AFTER_WORD):
+        return f"**{number}. {truth}**{rest.rstrip()}{said}"
+    return f"**{number}. {truth}**{said} — {text}"
