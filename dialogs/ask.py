@@ -106,7 +106,9 @@ WORD = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*")
 NOISE = re.compile(r"0x[0-9a-f]+|\[[\d,\s]*\]|\(\d[\d,\s]*\)|'[^'\n]{0,40}'|\"[^\"\n]{0,40}\"|/[\w./-]+"
                    r"|(?<![\w.])\d+(?:\.\d+)?")
 
-PASTED = re.compile(r"Traceback \(most recent call last\)|\b[A-Z]\w*(?:Error|Warning|Exception)\b:?")
+PASTED = re.compile(r"Traceback \(most recent call last\)|\b[A-Z]\w*(?:Error|Warning|Exception)\b:")
+#: How a pasted error ends: its last line names the exception (code that merely raises one does not).
+ERROR_LAST = re.compile(r"^\s*(?:[\w.]+\.)?[A-Z]\w*(?:Error|Warning|Exception)\b:?", re.MULTILINE)
 NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?")
 QUESTION_START = re.compile(r"^(why|what|whats|how|when|where|which|who|whom|can|could|should|would|shall|"
                             r"explain|tell me|difference|wtf|wth|help|is there|are there|do i|does it|do we)\b",
@@ -207,9 +209,14 @@ def reads_as_answer(step: Any, text: str) -> bool:
     if isinstance(step, Statements):
         return bool(answers.parse_judgements(text, len(step.statements)))
     if isinstance(step, CodeTask):
-        return looks_like_code(text) and not PASTED.search(text)
+        lines = [line for line in text.strip().splitlines() if line.strip()]
+        pasted = text.lstrip().startswith("Traceback") or bool(lines and ERROR_LAST.match(lines[-1]))
+        return looks_like_code(text) and not pasted
     if isinstance(step, Predict):
         if step.options and answers.parse_choice(text, len(step.options)) is not None:
+            return True
+        said = answers.normalise(text)
+        if any(answers.normalise(option) == said for option in (*step.options, step.answer, *step.accept)):
             return True
         # "I think it's tensor([2.])?" is a guess; "why is it 2?" is a question
         asks = QUESTION_START.match(text.strip()) or WHY_HOW.search(text) or PASTED.search(text)

@@ -195,3 +195,22 @@ def test_a_why_at_a_print_question_is_answered(d: Driver) -> None:
     d.send("why would the derivative of log be 2x over x squared plus 1?")
     assert not d.effects(LogAnswer)
     assert d.state.phase == "question"
+
+
+def test_an_option_typed_out_at_a_print_question_is_graded(d: Driver) -> None:
+    d.go_to("p5.meta.forgot")
+    d.send("RuntimeError")
+    assert d.effects(LogAnswer)
+
+
+def test_code_that_raises_an_error_is_code_and_a_pasted_traceback_is_a_question(d: Driver) -> None:
+    from dialogs.messages import Evaluate
+
+    d.go_to("p3.contract.relu")
+    d.send("class MyReLU(torch.autograd.Function):\n    @staticmethod\n    def forward(ctx, x):\n"
+           "        raise ValueError('not yet')")
+    assert d.effects(Evaluate)
+    d.state = d.state.but(phase="question", pending=None)
+    d.send("Traceback (most recent call last):\n  File \"<learner>\", line 9, in backward\n"
+           "    return grad_output * mask\nNameError: name 'mask' is not defined")
+    assert not d.effects(Evaluate)

@@ -250,8 +250,9 @@ async def test_part1_in_chinese_by_typing_with_a_language_switch(server: FakeBot
 async def test_commands_menu_and_log_line_at_start(server: FakeBotAPI, bot: TelegramBot,
                                                    caplog: pytest.LogCaptureFixture) -> None:
     en = [c["command"] for c in server.commands("en")]
-    assert en[:3] == ["start", "map", "cards"]
-    assert {"quiz", "recap", "settings", "lang", "help", "reset", "progress"} <= set(en)
+    assert en[:3] == ["start", "map", "ask"]
+    assert {"goto", "back", "skip", "redo", "cards", "quiz", "recap", "settings", "lang", "help", "reset",
+            "progress"} <= set(en)
     assert [c["command"] for c in server.commands("zh")] == en
     assert server.commands("zh")[0]["description"] == "你好，并显示课程地图"
     assert [c["command"] for c in server.commands()] == en
