@@ -34,6 +34,7 @@ from dialogs.actions import Action, button
 from dialogs.context import Host, Out
 from dialogs.course import Card, Choice, CodeTask, Course, Predict, Statements
 from dialogs.state import LearnerState
+from dialogs.steps.lines import vary
 
 # One English token for each of autograd's ideas, with the ways people write it in Chinese (and the
 # English variants that should meet it). Matched as substrings of Chinese runs, longest first.
@@ -417,6 +418,7 @@ def answer(host: Host, s: LearnerState, question: str, out: Out, then: str = "")
     buttons = tuple(button(host.t(s, "btn_ask_go", n=n, label=host.section_label(h.passage.section)),
                            Action.GOTO, h.passage.id) for n, h in enumerate(hits, 1))
     keyboard = (buttons, (button(host.t(s, "btn_ask_back"), Action.RESUME),))
-    text = host.pick(s, "ask_header") + "\n\n" + "\n\n".join(blocks) + "\n\n" + host.t(s, "ask_footer")
+    header, s = vary(host, s, "ask_header")
+    text = header + "\n\n" + "\n\n".join(blocks) + "\n\n" + host.t(s, "ask_footer")
     out.say(text, keyboard, seq=s.seq)
     return s.but(ask_hits=tuple(h.passage.id for h in hits))

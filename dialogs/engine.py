@@ -67,11 +67,6 @@ class Engine:
     def t(self, s: LearnerState, key: str, **values: Any) -> str:
         return self.course.t(s.lang, key, **values)
 
-    def pick(self, s: LearnerState, key: str, **values: Any) -> str:
-        """One of the ``||``-separated variants of a UI string, chosen by the state's version."""
-        variants = [v.strip() for v in self.t(s, key, **values).split("||")]
-        return variants[s.seq % len(variants)]
-
     def stale(self, s: LearnerState, out: Out) -> None:
         """A button from a message that is behind us: say so (and on the button), change nothing."""
         out.say(self.t(s, "stale"))

@@ -1,6 +1,6 @@
 """Every UI string the code asks for exists in both languages, and keys are never built at run time.
 
-The code is read, not run: each call ``t(..., "key")`` / ``pick(..., "key")`` / ``t("key")`` with a
+The code is read, not run: each call ``t(..., "key")`` / ``vary(..., "key")`` / ``t("key")`` with a
 literal key, and each value of a module-level ``*_KEYS`` table, must name a key of ``content/ui/en.yaml``
 and ``content/ui/zh.yaml``; a key made with an f-string is refused (name it in a table instead).
 """
@@ -15,7 +15,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 UI = {lang: yaml.safe_load((ROOT / "content" / "ui" / f"{lang}.yaml").read_text(encoding="utf-8"))
       for lang in ("en", "zh")}
-LOOKUPS = ("t", "pick")
+LOOKUPS = ("t", "vary")
 
 
 def sources() -> list[Path]:
