@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: no shell (bot, telegram, sqlmodel), no torch.
 ALLOWED_IN_DIALOGS = {
     "__future__", "dataclasses", "typing", "re", "math", "unicodedata", "collections", "collections.abc",
-    "enum", "itertools", "functools", "datetime", "zoneinfo", "zlib", "json",
+    "enum", "itertools", "functools", "datetime", "zoneinfo", "zlib", "json", "array",
     "pydantic", "fsrs",
     "snowballstemmer",  # English stemming for free questions (dialogs/ask.py): pure Python, no I/O
 }
