@@ -1,6 +1,7 @@
 """The small markup used in content and replies, parsed once for every renderer.
 
-- paragraphs separated by blank lines; ``**bold**`` and `` `code` `` inline;
+- paragraphs separated by blank lines; ``**bold**`` and `` `code` `` inline (a code span may open with
+  more backticks, as in Markdown: ```` `` ```python `` ```` holds three);
 - fenced code blocks: ```python ... ```; an opening fence of three or more backticks is closed only
   by a line holding the same fence, so ````` ```` ````` can hold a line of three;
 - tables: consecutive lines starting with ``|`` (a ``|---|`` separator line is optional);
@@ -41,8 +42,12 @@ OPEN, CLOSE = "\ue000", "\ue001"  # literal span delimiters (private use: never 
 _LITERAL = "\ue000[^\ue000\ue001\n]*\ue001"
 _FENCE = re.compile(r"^\s*(`{3,})\s*([\w+-]*)\s*$")
 _SEPARATOR = re.compile(r"^\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
+# a code span opens with a run of backticks and closes at the next run of the same length (as in
+# Markdown: `` ```python `` shows ```python); a run that is never closed is plain text
+_CODE = (rf"(?<!`)(?P<tick>`+)(?!`)(?:[^`\n\ue000\ue001]|{_LITERAL}|(?!(?P=tick)(?!`))`+(?!`))+?"
+         r"(?<!`)(?P=tick)(?!`)")
 # a literal span is one token; a code span may hold literal spans, bold may not
-_INLINE = re.compile(rf"({_LITERAL}|\*\*[^\n\ue000\ue001]+?\*\*|`(?:[^`\n\ue000\ue001]|{_LITERAL})+`)")
+_INLINE = re.compile(rf"{_LITERAL}|\*\*[^\n\ue000\ue001]+?\*\*|{_CODE}")
 _SENTINELS = re.compile("[\ue000\ue001]")
 _BACKTICKS = re.compile("`+")
 
@@ -206,17 +211,24 @@ def inline(text: str) -> list[tuple[str, str]]:
     delimiters dropped; nothing inside it is read as markup.
     """
     out: list[tuple[str, str]] = []
-    for piece in _INLINE.split(text):
-        if not piece:
-            continue
-        if piece.startswith(OPEN) and piece.endswith(CLOSE):
+    done = 0
+    for m in _INLINE.finditer(text):
+        if m.start() > done:
+            out.append(("text", _unwrap(text[done : m.start()])))
+        done = m.end()
+        piece = m.group()
+        if m.group("tick"):
+            ticks = len(m.group("tick"))
+            code = piece[ticks:-ticks]
+            if code.startswith(" ") and code.endswith(" ") and code.strip():  # `` `x` ``: one space each side
+                code = code[1:-1]
+            out.append(("code", _unwrap(code)))
+        elif piece.startswith(OPEN):
             out.append(("text", piece[1:-1]))
-        elif piece.startswith("**") and piece.endswith("**") and len(piece) > 4:
-            out.append(("bold", _unwrap(piece[2:-2])))
-        elif piece.startswith("`") and piece.endswith("`") and len(piece) > 2:
-            out.append(("code", _unwrap(piece[1:-1])))
         else:
-            out.append(("text", _unwrap(piece)))
+            out.append(("bold", _unwrap(piece[2:-2])))
+    if done < len(text):
+        out.append(("text", _unwrap(text[done:])))
     return out
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from dialogs import graph as graphs
-from dialogs.context import MAX_ECHO, Host, Out, error_block, literal, output_block
+from dialogs.context import MAX_ECHO, Host, Out, literal, output_block
 from dialogs.evaluation import EvalOutcome
 from dialogs.messages import Evaluate, GraphView
-from dialogs.runs import STATUS_KEYS, busy_key, code_of
+from dialogs.runs import busy_key, code_of, run_problem
 from dialogs.state import LearnerState
 
 #: Requests for pictures start so (they never touch the course position).
@@ -69,7 +69,7 @@ def result(host: Host, s: LearnerState, o: EvalOutcome, out: Out) -> LearnerStat
     if o.status == "busy":
         out.say(host.t(s, busy_key(o)))
         return s
-    text = host.t(s, STATUS_KEYS[o.status]) + error_block(o.error)
+    text = run_problem(host, s, o)
     if o.stdout.strip():
         text += "\n\n" + host.t(s, "your_output") + "\n" + output_block(o.stdout)
     out.say(host.t(s, "graph_none") + "\n\n" + text)

@@ -20,6 +20,7 @@ import io
 import json
 import linecache
 import os
+import re
 import resource
 import signal
 import sys
@@ -149,7 +150,7 @@ def _run(request: dict[str, Any]) -> None:
     except SystemExit as exc:
         _only_in_the_original(pid)
         if exc.code not in (None, 0):
-            _report({"status": "error", "checks": [], "error": _system_exit_message(exc)})
+            _report({"status": "error", "checks": [], "error": _system_exit_message(exc), "why": "exit"})
     except BaseException as exc:
         _only_in_the_original(pid)
         memory = _is_memory_error(exc)
@@ -175,7 +176,7 @@ def _run(request: dict[str, Any]) -> None:
                 reserve = None
                 gc.collect()
                 status = "memory"
-            results.append({"id": check_id, "passed": False, "detail": _check_detail(exc)})
+            results.append({"id": check_id, "passed": False, **_check_data(exc)})
             del exc
         else:
             _only_in_the_original(pid)
@@ -231,6 +232,119 @@ def _is_memory_error(exc: BaseException) -> bool:
     return False
 
 
+def _check_data(exc: BaseException) -> dict[str, Any]:
+    """A failed check's verdict: its message as text, and as data when it gave some.
+
+    ``AssertionError({"say": name, **values})`` is a message the tutor words in the learner's
+    language; a gradcheck Jacobian mismatch (raised by the check, or given as a value) becomes the two
+    matrices, cut to a readable size. Never raises: whatever goes wrong, the plain text remains.
+    """
+    data: dict[str, Any] = {"detail": _check_detail(exc)}
+    with contextlib.suppress(BaseException):
+        args = exc.args if isinstance(exc, AssertionError) else ()
+        if len(args) == 1 and type(args[0]) is dict and isinstance(args[0].get("say"), str):
+            fields = dict(args[0])
+            say = fields.pop("say")
+            values = {str(k): _plain_value(v, 0) for k, v in list(fields.items())[: protocol.VALUE_KEYS]}
+            data.update(say=say, values=values, detail=_flat_detail(say, values))
+        elif _jacobian(exc) is not None:
+            data.update(say="gradcheck", values={"error": _jacobian(exc)})
+    return data
+
+
+def _plain_value(value: Any, depth: int) -> Any:
+    """A check's value as JSON-friendly data: tensors as lists, lists cut (with "…"), the rest as text."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return protocol.clean_text(value, protocol.VALUE_CHARS)
+    if isinstance(value, BaseException):
+        jacobian = _jacobian(value)
+        if jacobian is not None and depth == 0:
+            return jacobian
+        message = _safe_str(value)
+        return f"{type(value).__name__}: {message}" if message else type(value).__name__
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist) and depth == 0:
+        value = tolist()
+        if not isinstance(value, list):
+            return _plain_value(value, depth + 1)
+    if isinstance(value, list | tuple) and depth < 2:
+        items = [_plain_value(v, depth + 1) for v in value[: protocol.VALUE_ITEMS]]
+        return [*items, "…"] if len(value) > protocol.VALUE_ITEMS else items
+    return protocol.clean_text(value, protocol.VALUE_CHARS)
+
+
+def _flat_detail(say: str, values: dict[str, Any]) -> str:
+    """A structured message as one line of text, for logs (the learner gets it worded)."""
+    shown = ", ".join(f"{k}={'<jacobian>' if isinstance(v, dict) else v!r}" for k, v in values.items())
+    return protocol.clean_text(f"{say}: {shown}" if shown else say, protocol.DETAIL_CHARS)
+
+
+_MISMATCH = re.compile(r"Jacobian mismatch for output (\d+) with respect to input (\d+),?\s*"
+                       r"numerical:\s*(tensor\(.*?\))\s*analytical:\s*(tensor\(.*?\))\s*$", re.S)
+_ROW = re.compile(r"\[([^\[\]]*)\]")
+#: gradcheck's default tolerances: where the two matrices differ, by its own measure.
+_ATOL, _RTOL = 1e-5, 1e-3
+
+
+def _jacobian(exc: BaseException) -> dict[str, Any] | None:
+    """gradcheck's "Jacobian mismatch" error as data: the output and input it names, and both
+    matrices, keeping at most ``MATRIX_ROWS`` rows and ``MATRIX_COLS`` columns (those that differ
+    first, then the first ones), with their indices; ``None`` for any other error."""
+    try:
+        if not isinstance(exc, RuntimeError):
+            return None
+        match = _MISMATCH.match(_safe_str(exc).strip())
+        if match is None:
+            return None
+        numerical, analytical = _matrix(match.group(3)), _matrix(match.group(4))
+        if numerical is None or analytical is None or len(numerical) != len(analytical):
+            return None
+        if any(len(a) != len(n) for a, n in zip(analytical, numerical, strict=True)):
+            return None
+        differ = [[_differ(a, n) for a, n in zip(ar, nr, strict=True)] for ar, nr in zip(analytical, numerical,
+                                                                                         strict=True)]
+        rows = _keep([any(r) for r in differ], protocol.MATRIX_ROWS)
+        cols = _keep([any(r[c] for r in differ) for c in range(len(numerical[0]))], protocol.MATRIX_COLS)
+        return {
+            "kind": "jacobian", "output": int(match.group(1)), "input": int(match.group(2)),
+            "shape": [len(numerical), len(numerical[0])], "rows": rows, "cols": cols,
+            "numerical": [[_json_number(numerical[r][c]) for c in cols] for r in rows],
+            "analytical": [[_json_number(analytical[r][c]) for c in cols] for r in rows],
+        }
+    except BaseException:
+        return None
+
+
+def _matrix(text: str) -> list[list[float]] | None:
+    """The 2-D tensor in ``tensor([[...], ...], dtype=...)``; ``None`` if torch summarised it (``...``)."""
+    start, end = text.find("[["), text.rfind("]]")
+    if start < 0 or end < start or "..." in text:
+        return None
+    rows = [[float(v) for v in row.split(",")] for row in _ROW.findall(text[start + 1 : end + 1])]
+    return rows if rows and rows[0] and all(len(r) == len(rows[0]) for r in rows) else None
+
+
+def _differ(a: float, n: float) -> bool:
+    if a != a or n != n:  # nan
+        return not (a != a and n != n)
+    return abs(a - n) > _ATOL + _RTOL * abs(n)
+
+
+def _keep(differs: list[bool], limit: int) -> list[int]:
+    """Indices to show: all when they fit; else those that differ, then the first others, in order."""
+    if len(differs) <= limit:
+        return list(range(len(differs)))
+    chosen = [i for i, d in enumerate(differs) if d][:limit]
+    chosen += [i for i, d in enumerate(differs) if not d][: limit - len(chosen)]
+    return sorted(chosen)
+
+
+def _json_number(v: float) -> float | str:
+    return v if v == v and abs(v) != float("inf") else str(v)
+
+
 def _check_detail(exc: BaseException) -> str:
     message = _safe_str(exc)
     if not isinstance(exc, AssertionError):
@@ -269,11 +383,9 @@ def _exception_only_lines(exc: BaseException) -> list[str]:
 
 
 def _system_exit_message(exc: SystemExit) -> str:
-    return protocol.clean_text(
-        f"SystemExit: {_safe_str(exc)}\nYour code called sys.exit(); the checks run after your code, "
-        "so there is no need to exit.",
-        protocol.ERROR_CHARS,
-    )
+    """What the learner's ``sys.exit(...)`` said (the tutor explains, in the learner's language, that
+    there was no need: the report's ``why`` is ``"exit"``)."""
+    return protocol.clean_text(f"SystemExit: {_safe_str(exc)}", protocol.ERROR_CHARS)
 
 
 def _safe_str(exc: BaseException) -> str:

@@ -83,17 +83,133 @@ def _read_exactly(fd: int, size: int) -> bytes | None:
     return b"".join(chunks)
 
 
+#: Where a cut may fall: after a space, a line end, a comma or a bracket, so never inside a number.
+_BREAKS = " \n\t,;[]()"
+
+
 def clean_text(value: object, limit: int) -> str:
     """``value`` as printable-safe text: a ``str``, valid UTF-8 (no lone surrogates), at most
-    ``limit`` characters (the middle is cut, the start and the end are kept)."""
+    ``limit`` characters (the middle is cut, the start and the end are kept). A cut falls between
+    words or numbers when there is a break near it, never inside ``-1.2345e-05``."""
     text = value if isinstance(value, str) else str(value)
     text = text.encode("utf-8", "replace").decode("utf-8")
     if len(text) > limit:
         marker = "\n... [cut] ...\n"
         head = max(0, (limit - len(marker)) * 2 // 3)
         tail = max(0, limit - len(marker) - head)
-        text = text[:head] + marker + (text[-tail:] if tail else "")
+        start = len(text) - tail
+        head = _break_before(text, head)
+        if tail:
+            start = _break_after(text, start)
+        text = text[:head] + marker + (text[start:] if tail else "")
     return text
+
+
+def _break_before(text: str, end: int) -> int:
+    """The last break at or before ``end`` (within its last third), else ``end``."""
+    for i in range(end, max(0, end - end // 3) - 1, -1):
+        if i == 0 or text[i - 1] in _BREAKS or (i < len(text) and text[i] in _BREAKS):
+            return i
+    return end
+
+
+def _break_after(text: str, start: int) -> int:
+    """The first break at or after ``start`` (within a third of what follows), else ``start``."""
+    room = (len(text) - start) // 3
+    for i in range(start, min(len(text), start + room) + 1):
+        if i == len(text) or text[i - 1] in _BREAKS or text[i] in _BREAKS:
+            return i
+    return start
+
+
+# -- a check's structured failure (see harness._check_data): a wording's name and its values -------
+
+SAY_CHARS = 40
+VALUE_CHARS = 200
+VALUE_ITEMS = 16
+VALUE_KEYS = 12
+MATRIX_ROWS = 12
+MATRIX_COLS = 8
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def _name(value: object, limit: int) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= limit or not set(value) <= _NAME_CHARS:
+        raise ValueError("bad name in a check's values")
+    return value
+
+
+def _number(value: object) -> float | int | str:
+    """A finite number, or the words torch prints for the others."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")
+    if isinstance(value, int):
+        return value if abs(value) < 1 << 63 else float(value)
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else str(value)
+    if value in ("nan", "inf", "-inf"):
+        return str(value)
+    raise ValueError("bad number in a check's values")
+
+
+def _value(value: object, depth: int) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return _number(value)
+    if isinstance(value, str):
+        return clean_text(value, VALUE_CHARS)
+    if isinstance(value, list) and depth < 3:
+        return [_value(v, depth + 1) for v in _list(value, VALUE_ITEMS + 1)]
+    if isinstance(value, dict) and depth == 0:
+        return _jacobian(value)
+    raise ValueError("bad value in a check's values")
+
+
+def _indices(value: object, total: int, limit: int) -> list[int]:
+    items = [_int(i, 0, total - 1) for i in _list(value, limit)]
+    if not items or items != sorted(set(items)):
+        raise ValueError("bad indices in a Jacobian")
+    return items
+
+
+def _jacobian(value: dict[str, Any]) -> dict[str, Any]:
+    """gradcheck's two Jacobians (kept rows and columns only), validated and rebuilt."""
+    if value.get("kind") != "jacobian":
+        raise ValueError("bad object in a check's values")
+    shape = [_int(d, 1, 1 << 40) for d in _list(value.get("shape"), 2)]
+    if len(shape) != 2:
+        raise ValueError("bad Jacobian shape")
+    rows = _indices(value.get("rows"), shape[0], MATRIX_ROWS)
+    cols = _indices(value.get("cols"), shape[1], MATRIX_COLS)
+    out: dict[str, Any] = {"kind": "jacobian", "output": _int(value.get("output"), 0, 1 << 20),
+                           "input": _int(value.get("input"), 0, 1 << 20), "shape": shape, "rows": rows, "cols": cols}
+    for which in ("numerical", "analytical"):
+        matrix = _list(value.get(which), len(rows))
+        if len(matrix) != len(rows):
+            raise ValueError("bad Jacobian rows")
+        out[which] = []
+        for row in matrix:
+            row = _list(row, len(cols))
+            if len(row) != len(cols):
+                raise ValueError("bad Jacobian row")
+            out[which].append([_number(v) for v in row])
+    return out
+
+
+def clean_check_data(say: object, values: object) -> tuple[str, dict[str, Any]]:
+    """A check's ``say`` and ``values`` from the sandbox, validated and rebuilt; ``("", {})`` when
+    there are none or they are malformed (the check's plain ``detail`` is shown then)."""
+    if not say:
+        return "", {}
+    try:
+        clean = _name(say, SAY_CHARS)
+        data = _dict(values if values is not None else {})
+        if len(data) > VALUE_KEYS:
+            raise ValueError("too many values")
+        return clean, {_name(k, 30): _value(v, 0) for k, v in data.items()}
+    except (ValueError, TypeError, RecursionError):
+        return "", {}
 
 
 # -- autograd graphs (see autograph.py): checked field by field, rebuilt from known keys only ------

@@ -33,7 +33,10 @@ BACKSTOP_GRACE = 5.0
 RESPAWN_BACKOFF = 5.0
 CLOSE_TIMEOUT = 3.0
 
-EXTRA_KEYS: dict[str, type] = {"cpu_ms": int, "max_rss_kb": int, "signal": str, "exit_code": int}
+EXTRA_KEYS: dict[str, type | tuple[type, ...]] = {"cpu_ms": int, "max_rss_kb": int, "signal": str, "exit_code": int,
+                                                  "why": str, "limit": (int, float)}
+#: What ``extra["why"]`` may say happened to a run (the learner is told in their language, dialogs/runs.py).
+WHYS = ("wall", "cpu", "output", "report", "exit", "killed", "code_size")
 
 
 class _Busy(SandboxError):
@@ -346,6 +349,7 @@ class Sandbox:
             return EvalOutcome(
                 status="error",
                 error=f"Your code is {size} bytes long; the limit is {protocol.MAX_CODE_BYTES} bytes.",
+                extra={"why": "code_size", "limit": protocol.MAX_CODE_BYTES},
             )
         if self._starting is not None:  # start() is still importing torch in the workers
             await self._starting.wait()
@@ -382,7 +386,7 @@ class Sandbox:
                 return EvalOutcome(
                     status="timeout",
                     error=f"Your code ran for more than {self.config.wall_seconds:g} s and was stopped.",
-                    extra={"backstop": True},
+                    extra={"backstop": True, "why": "wall", "limit": self.config.wall_seconds},
                 )
             except _WorkerGone as exc:
                 await self._discard(worker)
@@ -393,6 +397,7 @@ class Sandbox:
                 return EvalOutcome(
                     status="crashed",
                     error="The sandbox process running your code was killed (did your code kill its parent?).",
+                    extra={"why": "killed"},
                 )
             except BaseException:
                 await self._discard(worker)  # cancelled mid-run: the worker's state is unknown
@@ -568,10 +573,12 @@ class Sandbox:
             raise ValueError("no outcome in the reply")
         raw = EvalOutcome.from_dict(data)
         wanted = [c["id"] for c in request["checks"]]
-        checks = tuple(
-            CheckResult(id=c.id, passed=c.passed, detail=protocol.clean_text(c.detail, protocol.DETAIL_CHARS))
-            for c in raw.checks
-        )
+        results = []
+        for c in raw.checks:
+            say, values = protocol.clean_check_data(c.say, c.values)
+            detail = protocol.clean_text(c.detail, protocol.DETAIL_CHARS)
+            results.append(CheckResult(id=c.id, passed=c.passed, detail=detail, say=say, values=values))
+        checks = tuple(results)
         if [c.id for c in checks] != wanted[: len(checks)]:
             raise ValueError("check results do not match the checks")
         if raw.status == "ok" and len(checks) != len(wanted):
@@ -581,6 +588,8 @@ class Sandbox:
             value = raw.extra.get(key)
             if isinstance(value, kind) and not isinstance(value, bool):
                 extra[key] = protocol.clean_text(value, 40) if kind is str else value
+        if extra.get("why") not in WHYS:
+            extra.pop("why", None)
         if "graph" in request and raw.status == "ok":
             try:
                 if "graph" in raw.extra:

@@ -349,25 +349,31 @@ class Worker:
             "duration_ms": int((ended - started) * 1000),
             "extra": {"cpu_ms": cpu_ms, "max_rss_kb": int(rusage.ru_maxrss) if rusage else 0},
         }
+        # What happened is also said as data (extra "why", "limit"): the tutor words it for the learner.
+        extra = outcome["extra"]
         if watch["timed_out"]:
             outcome["status"] = "timeout"
             outcome["error"] = f"Your code ran for more than {wall:g} s and was stopped."
+            extra.update(why="wall", limit=wall)
         elif watch["result_over"]:
             outcome["error"] = "Your code interfered with how results are reported (a result far too large)."
+            extra["why"] = "report"
         elif len(output) > budget or watch["output_over"]:
             outcome["status"] = "output_limit"
             outcome["error"] = f"Your code printed more than {budget} bytes and was stopped."
+            extra.update(why="output", limit=budget)
         elif os.WIFSIGNALED(status_word) and (
             os.WTERMSIG(status_word) == signal.SIGXCPU
             or (os.WTERMSIG(status_word) == signal.SIGKILL and cpu_ms >= cpu_seconds * 1000)
         ):
             outcome["status"] = "timeout"
             outcome["error"] = f"Your code used more than {cpu_seconds} s of CPU time and was stopped."
+            extra.update(why="cpu", limit=cpu_seconds)
         elif os.WIFEXITED(status_word) and os.WEXITSTATUS(status_word) == 0 and watch["result"]:
             parsed = self._parse_result(bytes(watch["result"]), request)
-            for key in ("graph", "graph_problem"):
+            for key in ("graph", "graph_problem", "why"):
                 if key in parsed:
-                    outcome["extra"][key] = parsed.pop(key)
+                    extra[key] = parsed.pop(key)
             outcome.update(parsed)
         else:
             outcome["error"] = self._crash_message(status_word)
@@ -522,11 +528,14 @@ class Worker:
             for item, check_id in zip(result.get("checks", []), wanted, strict=False):
                 if str(item["id"]) != check_id:
                     raise ValueError("check ids do not match")
+                say, values = protocol.clean_check_data(item.get("say"), item.get("values"))
                 checks.append(
                     {
                         "id": check_id,
                         "passed": item["passed"] is True,
                         "detail": protocol.clean_text(item.get("detail", ""), protocol.DETAIL_CHARS),
+                        "say": say,
+                        "values": values,
                     }
                 )
             if status == "ok" and len(checks) != len(wanted):
@@ -536,6 +545,8 @@ class Worker:
                 "checks": checks,
                 "error": protocol.clean_text(result.get("error", ""), protocol.ERROR_CHARS),
             }
+            if status == "error" and result.get("why") == "exit":
+                parsed["why"] = "exit"
             if isinstance(request.get("graph"), dict) and status == "ok":
                 if "graph" in result:
                     parsed["graph"] = protocol.clean_graph(result["graph"])
@@ -548,6 +559,7 @@ class Worker:
                 "status": "crashed",
                 "checks": [],
                 "error": f"Your code interfered with how results are reported ({why}).",
+                "why": "report",
             }
 
     @staticmethod

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from dialogs import daily
 from dialogs.actions import Action, button
-from dialogs.context import Host, Keyboard, Out, error_block, literal, output_block
+from dialogs.context import Host, Keyboard, Out, output_block
 from dialogs.course import CodeTask
 from dialogs.evaluation import CheckSpec, EvalOutcome
 from dialogs.messages import Evaluate
-from dialogs.runs import STATUS_KEYS, busy_key, code_of
+from dialogs.runs import busy_key, check_detail, code_of, run_problem
 from dialogs.state import LearnerState
 from dialogs.steps.base import Question
 from dialogs.steps.lines import code_failed, praise
@@ -75,11 +75,9 @@ class CodeKind(Question):
                 if res is not None and res.passed:
                     parts.append(f"✅ {c.says.get(lang)}")
                 else:
-                    detail = res.detail if res is not None else host.t(s, "check_missing")
-                    parts.append(f"❌ {c.says.get(lang)} — {c.fail.get(lang)}"
-                                 + (f"\n   `{literal(detail, 300)}`" if detail.strip() else ""))
+                    parts.append(f"❌ {c.says.get(lang)} — {c.fail.get(lang)}" + check_detail(host, s, res))
         else:
-            parts.append(host.t(s, STATUS_KEYS[o.status]) + error_block(o.error))
+            parts.append(run_problem(host, s, o))
         if o.stdout.strip():
             parts.append(host.t(s, "your_output") + "\n" + output_block(o.stdout))
         if o.passed:
