@@ -161,7 +161,9 @@ class Engine:
 
     def _on_eval_result(self, s: LearnerState, event: EvalResult, out: Out) -> LearnerState:
         if pictures.is_picture(event.request):
-            return pictures.result(self, s, event.outcome, out)
+            s = pictures.result(self, s, event.outcome, out)
+            pictures.after_lesson(self, s, event.request, out)
+            return s
         if s.phase != "evaluating" or event.request != s.pending:
             return s  # a result for a submission we no longer wait for
         step = self._current(s)

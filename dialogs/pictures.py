@@ -16,6 +16,7 @@ from dialogs.state import LearnerState
 
 #: Requests for pictures start so (they never touch the course position).
 GRAPH_REQUEST = "graph:"
+LESSON_REQUEST = GRAPH_REQUEST + "lesson:"
 #: UI keys of why there is no graph, named once each.
 GRAPH_PROBLEM_KEYS = {"no_tensor": "graph_no_tensor", "no_grad": "graph_no_grad", "leaf": "graph_leaf",
                       "not_found": "graph_not_found", "not_tensor": "graph_not_tensor", "failed": "graph_failed"}
@@ -35,11 +36,21 @@ def command(host: Host, s: LearnerState, args: str, out: Out) -> LearnerState:
     return s
 
 
+def draws(step: Any) -> bool:
+    """Does this lesson step show its example's graph?"""
+    return bool(getattr(step, "graph", None) and getattr(step, "code", None))
+
+
 def lesson(step: Any, out: Out) -> None:
     """A lesson step that shows its example's graph asks for it (cached by the shell)."""
-    if step.graph and step.code:
-        out.effects.append(Evaluate(f"{GRAPH_REQUEST}lesson:{step.id}", step.code, (), graph=step.graph,
-                                    cacheable=True))
+    if draws(step):
+        out.effects.append(Evaluate(f"{LESSON_REQUEST}{step.id}", step.code, (), graph=step.graph, cacheable=True))
+
+
+def after_lesson(host: Host, s: LearnerState, request: str, out: Out) -> None:
+    """The picture of the step on screen is out (or why there is none): "Continue" goes under it."""
+    if request == f"{LESSON_REQUEST}{s.step}" and s.mode == "course" and s.phase == "explain":
+        out.say(host.t(s, "lesson_graph_go"), host.go_button(s), seq=s.seq)
 
 
 def result(host: Host, s: LearnerState, o: EvalOutcome, out: Out) -> LearnerState:

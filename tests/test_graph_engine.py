@@ -195,7 +195,23 @@ def test_a_lesson_step_with_graph_requests_its_picture(tmp_path: Path) -> None:
     before = d.state
     d.event(EvalResult(effect.request, EvalOutcome("ok", extra={"graph": SQUARE_GRAPH})))
     assert d.replies(GraphView) and d.state == before
-    assert [s for s in d.last.replies if isinstance(s, Say)] == []
+    # "Continue" comes under the picture, not above it (the text asked for it has no button)
+    assert not [b for r in d.turns[-2].replies if isinstance(r, Say) for row in r.buttons for b in row]
+    kinds = [type(r).__name__ for r in d.last.replies]
+    assert kinds == ["GraphView", "Say"] and d.buttons()[0].action == "go"
+    # a picture that comes after the learner moved on brings no second "Continue"
+    d.send("go")
+    d.event(EvalResult(effect.request, EvalOutcome("ok", extra={"graph": SQUARE_GRAPH})))
+    assert not [r for r in d.last.replies if isinstance(r, Say)]
+
+
+def test_a_lesson_graph_that_cannot_be_drawn_still_brings_continue(tmp_path: Path) -> None:
+    course = graph_course(tmp_path)
+    d = Driver(course)
+    step = course.section("m1.two").steps[-1]
+    d.go_to(step.id)
+    d.event(EvalResult(f"graph:lesson:{step.id}", EvalOutcome("unavailable")))
+    assert d.buttons() and d.buttons()[-1].action == "go"
 
 
 def test_graph_needs_code_in_the_schema(tmp_path: Path) -> None:

@@ -207,3 +207,20 @@ async def test_a_graph_too_big_or_not_drawn_in_the_terminal_says_why(tmp_path: P
 def test_graph_views_reach_every_renderer() -> None:
     replies: list[Reply] = [GraphView(SIN_GRAPH, "c", "t")]
     assert replies[0].no_picture == "" and replies[0].saved_as == ""
+
+
+@pytest.mark.slow
+async def test_a_lesson_picture_comes_before_its_continue_in_telegram(server: FakeBotAPI, run_bot: Callable[..., Any],
+                                                                      tmp_path: Path) -> None:
+    course = graph_course(tmp_path)
+    step = course.section("m1.two").steps[-1]
+    bot = await run_bot(course, Sandbox(SandboxConfig(workers=1)))
+    chat = Chat(server, bot, 952)
+    await chat.send("/start")
+    new = await chat.send(f"/goto {step.id}")
+    await server.wait_for(lambda: any(m.kind == "photo" for m in chat.messages), 60, what="the lesson's picture")
+    await server.wait_for(lambda: chat.messages[-1].kind != "photo", 10, what="Continue under the picture")
+    after = [m for m in chat.messages if m.message_id >= new[0].message_id]
+    photo = next(i for i, m in enumerate(after) if m.kind == "photo")
+    with_go = [i for i, m in enumerate(after) if "Continue ▶️" in m.button_texts]
+    assert with_go == [len(after) - 1] and photo < with_go[0], [m.summary() for m in after]

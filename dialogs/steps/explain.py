@@ -23,6 +23,7 @@ class ExplainKind(StepKind):
             text += "\n\n" + host.t(s, "quote", text=step.quote.text.strip(), source=step.quote.source)
             if s.lang == "zh" and step.quote.translation:
                 text += "\n" + step.quote.translation.strip()
-        out.say(text, host.go_button(s), seq=s.seq)
+        # with a picture to come, "Continue" waits for it (it comes under the picture: pictures.after_lesson)
+        out.say(text, () if pictures.draws(step) else host.go_button(s), seq=s.seq)
         pictures.lesson(step, out)
         return s.but(phase="explain")
