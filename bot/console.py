@@ -23,6 +23,7 @@ from typing import TextIO
 from bot import graphs
 from bot.service import Tutor
 from dialogs import markup
+from dialogs.ask import looks_like_code, reads_as_question
 from dialogs.course import Course
 from dialogs.messages import Command, Edit, Event, GraphView, Photo, Quit, Reply, Say, Start, Text
 
@@ -32,6 +33,12 @@ OUR_STYLES = re.compile(r"(\033\[(?:0|1|2|36)m)")  # the only escape sequences w
 #: A UI key ``name@terminal`` is what the terminal says instead of ``name`` (see ``for_terminal``).
 TERMINAL_VARIANT = "@terminal"
 CONTINUE_PROMPT = "(Enter ↵)"
+
+
+def asks(line: str) -> bool:
+    """A first line at a code task that is a question, not the start of the code (it goes to the tutor as
+    it is, instead of opening a multi-line entry)."""
+    return reads_as_question(line) and not looks_like_code(line)
 
 
 def for_terminal(course: Course) -> Course:
@@ -227,7 +234,7 @@ class Console:
                 return 0
             graph_alone = GRAPH_ALONE.match(line)
             if wants_code and line.strip() and not line.strip().startswith("/") and \
-                    line.strip().lower() not in ("hint", "answer", "提示", "答案", "?"):
+                    line.strip().lower() not in ("hint", "answer", "提示", "答案", "?") and not asks(line):
                 code = self.read_code(line)
                 event: Event = Text(code or "")
             elif graph_alone:  # "/graph" or "/graph y:" alone: the code follows on the next lines

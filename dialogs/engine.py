@@ -20,7 +20,7 @@ from typing import Any
 from dialogs import answers, ask, daily, deck, machine, markup, navigation, overview, parts, pictures, quiz, settings
 from dialogs.actions import ONE_SHOT, SEQ_FREE, Action, action_of, button, setting_of
 from dialogs.context import LETTERS, Keyboard, Out
-from dialogs.course import END, Course, Section, next_step_id
+from dialogs.course import END, Course, Predict, Section, next_step_id
 from dialogs.messages import (
     Command,
     EvalResult,
@@ -44,6 +44,10 @@ KEEP_ON_RESET = ("lang", "lang_chosen", "tz", "push_time", "paused", "daily_max"
 LANG_ALIASES = {"en": "en", "english": "en", "英文": "en", "英语": "en",
                 "zh": "zh", "cn": "zh", "chinese": "zh", "中文": "zh", "汉语": "zh", "zh-cn": "zh"}
 YES_WORDS = ("yes", "y", "reset", "是", "确定", "确认", "好", "对")
+#: "Continue" words that are no prediction of an output (unlike "c", "n", "y", "好" or "对", which answer
+#: other kinds of question)
+GO_WORDS = frozenset({"", "go", "ok", "okay", "next", "continue", "go on", "let's go", "lets go", "ready",
+                      "继续", "下一步", "开始", "走"})
 # UI keys named in one place each (tests/test_ui_keys.py checks every one exists in both languages)
 UNSUPPORTED_KINDS = ("sticker", "photo", "voice", "video", "document", "other")
 KIND_KEYS = {"sticker": "kind_sticker", "photo": "kind_photo", "voice": "kind_voice", "video": "kind_video",
@@ -408,6 +412,10 @@ class Engine:
         if ask.reads_as_question(text) and not ask.reads_as_answer(step, text):
             return ask.answer(self, s, text, out, then=self._expected(s))
         word = answers.normalise(text)
+        if word in GO_WORDS and isinstance(step, Predict) and not ask.reads_as_answer(step, text):
+            # "go" at "what does it print?" is no guess (other kinds say what they read instead)
+            out.say(self.t(s, "answer_first") + ("" if s.lang == "zh" else " ") + self._expected(s))
+            return s
         if word in answers.REVEAL_WORDS:
             return kind.reveal(self, s, step, out)
         if word in answers.HINT_WORDS:

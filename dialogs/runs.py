@@ -9,6 +9,7 @@ learner's own code produced (a traceback, a value, a name) is shown literally, n
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from dialogs import answers, markup
@@ -64,6 +65,24 @@ def busy_key(outcome: EvalOutcome) -> str:
 # -------------------------------------------------------------------------- a run that did not finish
 
 
+#: What Python prints first for code that does not compile: ``  File "<your code>", line 3`` (a runtime
+#: error's traceback starts with "Traceback" instead, even when the learner's code raised a SyntaxError).
+_PARSE_WHERE = re.compile(r'\s*File "[^"\n]*", line (\d{1,7})\b')
+_PARSE_ERROR = re.compile(r"^(?:SyntaxError|IndentationError|TabError)\b")
+
+
+def syntax_error_line(o: EvalOutcome) -> int | None:
+    """The line on which the learner's code failed to parse, as the sandbox reports it; None when the
+    code parsed (whatever it raised then)."""
+    if o.status != "error":
+        return None
+    lines = [line for line in o.error.splitlines() if line.strip()]
+    if not lines or not _PARSE_ERROR.match(lines[-1]):
+        return None
+    where = _PARSE_WHERE.match(lines[0])
+    return int(where.group(1)) if where else None
+
+
 def run_problem(host: Host, s: LearnerState, o: EvalOutcome) -> str:
     """Why a run never got to its checks, in the learner's language: the status line, what the sandbox
     did (from its data), and the learner's own traceback as a literal block. A sandbox that says
@@ -71,7 +90,8 @@ def run_problem(host: Host, s: LearnerState, o: EvalOutcome) -> str:
     why = o.extra.get("why")
     if why == "code_size":
         return _fill(host, s, RUN_KEYS[why], limit=_limit(o.extra.get("limit")))
-    text = host.t(s, STATUS_KEYS[o.status])
+    parse_error = o.status == "error" and syntax_error_line(o) is not None
+    text = host.t(s, "status_syntax" if parse_error else STATUS_KEYS[o.status])
     if o.status in ("error", "memory"):
         text += error_block(o.error)  # their own exception: literal, untranslated
         return text + ("\n" + host.t(s, RUN_KEYS["exit"]) if why == "exit" else "")

@@ -214,3 +214,17 @@ def test_code_that_raises_an_error_is_code_and_a_pasted_traceback_is_a_question(
     d.send("Traceback (most recent call last):\n  File \"<learner>\", line 9, in backward\n"
            "    return grad_output * mask\nNameError: name 'mask' is not defined")
     assert not d.effects(Evaluate)
+
+
+@pytest.mark.parametrize("word", ["go", "", "继续"])
+def test_go_at_a_print_question_asks_for_an_answer_instead_of_grading_it(d: Driver, word: str) -> None:
+    d.go_to("p3.contract.name")
+    d.send(word)
+    assert not d.effects(LogAnswer) and d.state.attempts == 0
+    assert "waits for your answer" in d.text()
+
+
+def test_c_at_a_choice_question_is_still_option_c(d: Driver) -> None:
+    d.go_to("p1.why.q-scale")
+    d.send("c")
+    assert d.effects(LogAnswer)

@@ -255,6 +255,8 @@ def test_code_that_does_not_parse_is_told_so_with_its_line(lang: str) -> None:
     assert "2" in head and head not in pool("code_failed", lang)  # the line, in the first words
     assert "Close!" not in text and "接近了" not in text
     assert head == said(text, "code_syntax", lang, line=2)
+    assert "raised an exception" not in text and "抛出了异常" not in text  # it never ran
+    assert "SyntaxError: expected ':'" in text  # Python's own words, literally
     assert d.state.phase == "retry"
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from dialogs import answers
 from dialogs.context import Host
 from dialogs.evaluation import EvalOutcome
+from dialogs.runs import syntax_error_line
 from dialogs.state import LearnerState
 
 #: Praise by how many wrong tries came before: none, one, several.
@@ -91,24 +92,6 @@ def predict_wrong(host: Host, s: LearnerState, typed: str, answer: str, match: s
 
 
 # ---------------------------------------------------------------------------------------------- code
-
-#: What Python prints first for code that does not compile: ``  File "<your code>", line 3`` (a runtime
-#: error's traceback starts with "Traceback" instead, even when the learner's code raised a SyntaxError).
-_PARSE_WHERE = re.compile(r'\s*File "[^"\n]*", line (\d{1,7})\b')
-_PARSE_ERROR = re.compile(r"^(?:SyntaxError|IndentationError|TabError)\b")
-
-
-def syntax_error_line(o: EvalOutcome) -> int | None:
-    """The line on which the learner's code failed to parse, as the sandbox reports it; None when the
-    code parsed (whatever it raised then)."""
-    if o.status != "error":
-        return None
-    lines = [line for line in o.error.splitlines() if line.strip()]
-    if not lines or not _PARSE_ERROR.match(lines[-1]):
-        return None
-    where = _PARSE_WHERE.match(lines[0])
-    return int(where.group(1)) if where else None
-
 
 def code_failed(host: Host, s: LearnerState, o: EvalOutcome) -> tuple[str, LearnerState]:
     """The first line after a run that did not pass: it did not parse (and where), some checks passed
