@@ -171,6 +171,22 @@ def test_code_task_in_the_terminal_runs_real_code(tmp_path: Path) -> None:
         assert chat.wait() == 0
 
 
+def test_a_question_at_a_code_task_is_asked_not_run(tmp_path: Path) -> None:
+    """In the terminal a code task reads a multi-line entry; a first line that is a question is not code."""
+    fixtures = ROOT / "tests" / "fixtures" / "mini"
+    with ChatProcess(tmp_path / "tutor.db", "--lang", "en", content=fixtures) as chat:
+        chat.expect("Ready?")
+        for line in ("go", "go", "b", "ac", "T F T", "4", "go"):
+            chat.send(line)
+        chat.expect("Define square(t)")
+        chat.send("why do we square it?")
+        chat.expect("/goto 1")  # answered from the (mini) course: its square card, with the way there
+        chat.expect("end with a line EOF")  # and the task is still open for code
+        assert "Running your code" not in chat.out
+        chat.send("/quit")
+        assert chat.wait() == 0
+
+
 def code_tasks() -> list[tuple[str, str]]:
     return [(sec.id, st.id) for sec in course().sections() for st in sec.steps if isinstance(st, CodeTask)]
 
