@@ -225,6 +225,14 @@ def reads_as_answer(step: Any, text: str) -> bool:
     return False
 
 
+def clearly_a_question(text: str) -> bool:
+    """A question beyond doubt (where an answer may end in "?" or "吗"): a pasted error, or a why/how/what
+    question of a few words."""
+    t = text.strip()
+    words = re.findall(r"[A-Za-z\u3400-\u9fff]+", t)
+    return bool(PASTED.search(t) or WHY_HOW.search(t) or (QUESTION_START.match(t) and len(words) >= 3))
+
+
 def looks_like_code(text: str) -> bool:
     return "```" in text or bool(CODE_LINE.search(text))
 

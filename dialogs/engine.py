@@ -394,6 +394,8 @@ class Engine:
 
     def _text(self, s: LearnerState, text: str, out: Out) -> LearnerState:
         if s.mode == "cards":
+            if ask.clearly_a_question(text):  # not a typed attempt at the card's answer
+                return ask.answer(self, s, text, out, then=self._expected(s))
             return deck.typed(self, s, text, out)
         if s.phase in ("map", "explain", "section_end"):
             if answers.is_continue(text):

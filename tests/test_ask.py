@@ -228,3 +228,16 @@ def test_c_at_a_choice_question_is_still_option_c(d: Driver) -> None:
     d.go_to("p1.why.q-scale")
     d.send("c")
     assert d.effects(LogAnswer)
+
+
+def test_a_question_during_a_flashcard_review_is_answered_and_the_review_goes_on(d: Driver) -> None:
+    d.go_to("p1.requires-grad.intro")  # 1A done: its cards are in the deck
+    d.state = d.state.but(deck={cid: {**rec, "due": "2026-01-01T00:00:00+00:00"} for cid, rec in d.state.deck.items()})
+    d.command("cards")
+    assert d.state.mode == "cards"
+    card = d.state.card
+    d.send("why do we need autograd at all?")
+    assert d.state.mode == "cards" and d.state.card == card
+    assert any(b.action == "goto" for b in d.buttons())
+    d.send("is it None?")  # an attempt at the answer: compared with the card's
+    assert d.state.card_shown
