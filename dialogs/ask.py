@@ -295,14 +295,18 @@ class AskIndex:
     so a Chinese question with English terms in it still meets the English words of the same step."""
 
     K1, B = 1.2, 0.9
+    TITLE = 0.5  # the boost of a section title holding all the question's words
 
     def __init__(self, course: Course) -> None:
         self.course = course
         self.passages: list[Passage] = []
         self._seen: dict[str, list[str]] = {}
         docs: dict[str, list[Counter[str]]] = {"en": [], "zh": []}
+        self._titles: dict[str, dict[str, frozenset[str]]] = {lang: {} for lang in docs}
         for section in course.sections():
             heading = {lang: [section.title.get(lang)] for lang in docs}
+            for lang in docs:
+                self._titles[lang][section.id] = frozenset(tokens(section.title.get(lang)))
             for step in section.steps:
                 self.passages.append(Passage(step.id, section.id, "step",
                                              {lang: step.point.get(lang) for lang in ("en", "zh")},
@@ -371,9 +375,13 @@ class AskIndex:
             found = postings[token]
             for i, tf in zip(found[::2], found[1::2], strict=True):
                 scores[i] += weight * tf * (self.K1 + 1) / (tf + norm[i]) * (1 + math.log(qtf))
-        best = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
         rare = math.log(1 + (len(norm) + 0.5) / 0.5)  # what a word the course never uses weighs
         mass = sum(rare if w is None else w for w in weights.values()) or 1.0
+        titles = self._titles[lang]
+        for i in scores:  # a passage of the section whose title is the question ranks a little higher
+            title = titles[self.passages[i].section]
+            scores[i] *= 1 + self.TITLE * sum(w for t, w in weights.items() if w is not None and t in title) / mass
+        best = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
         hits = []
         for i, score in best:
             met = sum(w for t, w in weights.items() if w is not None and i in postings[t][::2])
