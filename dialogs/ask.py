@@ -32,7 +32,7 @@ import snowballstemmer
 from dialogs import answers
 from dialogs.actions import Action, button
 from dialogs.context import Host, Out
-from dialogs.course import Card, Choice, CodeTask, Course, Predict, Statements
+from dialogs.course import Card, Choice, CodeTask, Course, Ponder, Predict, Statements
 from dialogs.state import LearnerState
 from dialogs.steps.lines import vary
 
@@ -205,6 +205,8 @@ def reads_as_question(text: str) -> bool:
 
 def reads_as_answer(step: Any, text: str) -> bool:
     """Can ``text`` be read as an answer to this question (so that it is graded, not answered)?"""
+    if isinstance(step, Ponder):
+        return True  # think-then-see: whatever comes is the learner's guess
     if isinstance(step, Choice):
         return answers.parse_choice(text, len(step.options)) is not None
     if isinstance(step, Statements):

@@ -119,6 +119,14 @@ class Explain(StepBase):
         return self
 
 
+class Ponder(Explain):
+    """Think, then see: the learner is asked ``prompt`` first (any guess, or none, is fine; nothing is
+    graded), then shown the explanation (``text``, ``code``, ``output``...) as an ``explain`` step."""
+
+    kind: Literal["ponder"]  # type: ignore[assignment]
+    prompt: Text
+
+
 class Option(Strict):
     text: Text
     correct: bool = False
@@ -130,6 +138,7 @@ class Choice(StepBase):
     kind: Literal["choice"]
     prompt: Text
     quiz_prompt: Text | None = None  # the prompt in a /quiz, when ``prompt`` leans on the lesson ("Last round...")
+    hint: Text | None = None  # a guiding question for ``hint`` (after a pointer to the lesson), never the answer
     code: str | None = None
     multi: bool = False
     options: tuple[Option, ...]
@@ -164,6 +173,7 @@ class Statements(StepBase):
     kind: Literal["statements"]
     prompt: Text
     quiz_prompt: Text | None = None  # the prompt in a /quiz, when ``prompt`` leans on the lesson ("Last round...")
+    hint: Text | None = None  # a guiding question for ``hint`` (after a pointer to the lesson), never the answer
     code: str | None = None
     statements: tuple[Statement, ...]
 
@@ -180,6 +190,7 @@ class Predict(StepBase):
     kind: Literal["predict"]
     prompt: Text
     quiz_prompt: Text | None = None  # the prompt in a /quiz, when ``prompt`` leans on the lesson ("Last round...")
+    hint: Text | None = None  # a guiding question for ``hint`` (after a pointer to the lesson), never the answer
     code: str
     answer: str  # exactly what ``code`` prints
     match: Literal["exact", "numbers"] = "numbers"
@@ -246,7 +257,7 @@ class CodeTask(StepBase):
         return self
 
 
-Step = Annotated[Explain | Choice | Statements | Predict | CodeTask, Field(discriminator="kind")]
+Step = Annotated[Explain | Ponder | Choice | Statements | Predict | CodeTask, Field(discriminator="kind")]
 QUESTION_KINDS = ("choice", "statements", "predict", "code")
 
 

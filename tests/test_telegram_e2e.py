@@ -31,7 +31,7 @@ from bot.sandbox import Sandbox, SandboxConfig
 from bot.telegram import sender as telegram_sender
 from bot.telegram.render import LIMIT, to_html, units
 from dialogs import markup
-from dialogs.course import Choice, Course, Explain, Predict, Statements
+from dialogs.course import Choice, Course, Explain, Ponder, Predict, Statements
 from dialogs.messages import Event, Press, Text
 from tests.support.driver import FIXTURES, mini_course
 from tests.support.fake_bot_api import DROPPED, MAX_TEXT_LENGTH, FakeBotAPI, JSONDict, SentMessage, utf16_len
@@ -125,6 +125,14 @@ async def play_part1(chat: Chat, course: Course, lang: str, *, by: str) -> None:
 
 async def play_step(chat: Chat, step: Any, lang: str, new: list[SentMessage], *, by: str,
                     try_wrong: bool) -> list[SentMessage]:
+    if isinstance(step, Ponder):  # think first: the prompt, then the explanation on a tap or a guess
+        asked = with_text(new, first_line(step.prompt.get(lang)))
+        if by == "tap":
+            new = await chat.press(ui(lang, "btn_ponder"), message_id=asked.message_id)
+        else:
+            new = await chat.send("我猜是 2x" if lang == "zh" else "my guess: 2x")
+            quoted = texts(new) + (chat.message(asked.message_id).plain_text or "")  # the note goes with the edit
+            assert "2x" in quoted and not chat.message(asked.message_id).buttons
     if isinstance(step, Explain):
         msg = with_text(new, first_line(step.text.get(lang)))
         if step.code:
@@ -223,7 +231,7 @@ async def test_part1_in_chinese_by_typing_with_a_language_switch(server: FakeBot
     assert "Language: English" in texts(new)
     assert not chat.message(asked.message_id).buttons
     current = sections[0].steps[2]
-    shown = current.text if isinstance(current, Explain) else current.prompt
+    shown = current.text if isinstance(current, Explain) and not isinstance(current, Ponder) else current.prompt
     assert first_line(shown.en) in texts(new)
     new = await chat.send("/lang")
     new = await chat.press("简体中文", message_id=new[-1].message_id)

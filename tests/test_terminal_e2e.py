@@ -12,7 +12,7 @@ import pytest
 
 from bot.content import load_course
 from dialogs import markup
-from dialogs.course import Choice, CodeTask, Course, Explain, Predict, Statements
+from dialogs.course import Choice, CodeTask, Course, Explain, Ponder, Predict, Statements
 from tests.support.terminal import ROOT, ChatProcess
 
 LETTERS = "abcdefgh"
@@ -50,6 +50,10 @@ def wrong_answer(step: Any) -> str | None:
 
 
 def play_step(chat: ChatProcess, step: Any, lang: str, *, try_wrong: bool) -> None:
+    if isinstance(step, Ponder):  # think first: the prompt; a guess brings the explanation, quoted
+        chat.expect(first_line(step.prompt.get(lang)))
+        chat.send("my guess: 2x")
+        chat.expect("my guess: 2x")
     if isinstance(step, Explain):
         chat.expect(first_line(step.text.get(lang)))
         chat.send("")

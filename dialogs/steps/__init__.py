@@ -1,4 +1,4 @@
-"""Step kinds as types: each kind (explanation, single/multiple choice, true/false batch, "what does
+"""Step kinds as types: each kind (explanation, think-then-see, single/multiple choice, true/false batch, "what does
 this print?", code task) is one small class with its own text, buttons, grading and reveal. The engine
 finds a step's kind with :func:`kind_of` and never asks ``isinstance`` itself."""
 
@@ -6,16 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from dialogs.course import Choice, CodeTask, Explain, Predict, Statements
+from dialogs.course import Choice, CodeTask, Explain, Ponder, Predict, Statements
 from dialogs.steps.base import Question, StepKind
 from dialogs.steps.choice import ChoiceKind
 from dialogs.steps.code import CodeKind
 from dialogs.steps.explain import ExplainKind
+from dialogs.steps.ponder import PonderKind
 from dialogs.steps.predict import PredictKind
 from dialogs.steps.statements import StatementsKind
 
 KINDS: dict[type, StepKind] = {
     Explain: ExplainKind(),
+    Ponder: PonderKind(),
     Choice: ChoiceKind(),
     Statements: StatementsKind(),
     Predict: PredictKind(),
