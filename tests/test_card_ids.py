@@ -132,7 +132,8 @@ def test_the_table_maps_every_landed_position_to_one_card_of_its_section() -> No
         assert new.startswith(section + ".c-"), (old, new)
         course().card(new)  # a card of the course
     assert len(set(CARD_IDS.values())) == len(CARD_IDS) == 129
-    assert set(by_section) == set(course().section_ids)
+    # the 29 sections of 730893b; sections added since (Part 7) never had positional ids
+    assert len(by_section) == 29 and set(by_section) <= set(course().section_ids)
     assert all(sorted(v) == list(range(len(v))) for v in by_section.values())
 
 
