@@ -102,7 +102,7 @@ def ask(host: Host, s: LearnerState, picked: tuple[str, Any], out: Out) -> Learn
     total = max(s.quiz_total, s.quiz_left + 1)  # a quiz stored before quiz_total existed counts from here
     out.say(host.t(s, "quiz_header", i=total - s.quiz_left, n=total, label=host.section_label(section_id),
                    title=host.course.section(section_id).title.get(s.lang)))
-    s = s.moved(section=section_id, step=step.id, phase="question", attempts=0, selected=(), judged=())
+    s = s.moved(section=section_id, step=step.id, phase="question", attempts=0, hints=0, selected=(), judged=())
     return host.ask(s, step, out)
 
 

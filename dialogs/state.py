@@ -32,7 +32,7 @@ class LearnerState:
     step: str | None = None
     seq: int = 0  # bumped on every change of step/phase: buttons carry it (stale button check)
     attempts: int = 0  # wrong attempts at the current question
-    hints: int = 0  # hints shown for the current code task
+    hints: int = 0  # hints shown for the current question
     selected: tuple[int, ...] = ()  # options toggled so far (multi-select buttons)
     judged: tuple[int, ...] = ()  # statements judged one by one so far: -1 unknown, 0 false, 1 true
     done_sections: tuple[str, ...] = ()

@@ -7,6 +7,7 @@ from typing import Any
 from dialogs import quiz
 from dialogs.actions import Action, button
 from dialogs.context import Host, Keyboard, Out
+from dialogs.course import Choice, Explain, Predict
 from dialogs.messages import Edit, Press
 from dialogs.state import LearnerState
 
@@ -52,7 +53,18 @@ class Question(StepKind):
         raise NotImplementedError
 
     def hint(self, host: Host, s: LearnerState, step: Any, out: Out) -> LearnerState:
-        out.say(host.t(s, "no_hints"), reveal_button(host, s) if s.phase == "retry" else (), seq=s.seq)
+        """The next rung of the ladder (``hints``): a pointer to the idea, then the authored hint, if any;
+        past the last one, say so and offer the answer."""
+        ladder = hints(host, s, step)
+        if s.hints >= len(ladder):
+            out.say(host.t(s, "question_hints_done"), reveal_button(host, s), seq=s.seq)
+            return s
+        s = s.but(hints=s.hints + 1)
+        more = s.hints < len(ladder)
+        keyboard = ((button(host.t(s, "btn_hint"), Action.HINT),),) if more else (
+            reveal_button(host, s) if s.phase == "retry" else ())
+        label = host.t(s, "hint_label", i=s.hints, n=len(ladder))
+        out.say(label + "\n" + ladder[s.hints - 1], keyboard, seq=s.seq)
         return s
 
     def wrong(self, host: Host, s: LearnerState, step: Any, shown: str, feedback: str, out: Out) -> LearnerState:
@@ -69,6 +81,45 @@ class Question(StepKind):
         feedback, when nothing else needs saying) goes with it."""
         clean = self.text(host, s.but(selected=(), judged=()), step)
         out.replies.append(Edit(anchor(s), clean + "\n\n" + host.t(s, "you_answered", answer=shown), note=note))
+
+
+def hints(host: Host, s: LearnerState, step: Any) -> list[str]:
+    """A question's hints in the learner's language: first a pointer to the idea it rests on (never its
+    answer), then the hint written for it (``hint:`` in the content), if there is one."""
+    ladder = [pointer(host, s, step)]
+    authored = getattr(step, "hint", None)
+    if authored is not None:
+        ladder.append(authored.get(s.lang))
+    return ladder
+
+
+def pointer(host: Host, s: LearnerState, step: Any) -> str:
+    """The point of the nearest explanation before ``step`` in its section ("think back to: ..."); with
+    none before it, the question of the section's first flashcard (a question, not its answer). A text
+    that holds the answer (a right option's text, the printed answer) is passed over for the next one."""
+    assert s.section is not None
+    section = host.course.section(s.section)
+    before = section.steps[:next(i for i, st in enumerate(section.steps) if st.id == step.id)]
+    candidates = [("hint_pointer", "point", st.point) for st in reversed(before)
+                  if isinstance(st, Explain)]  # ``ponder`` steps too: they explain, after asking
+    candidates += [("hint_card", "question", card.q) for card in section.cards]
+    candidates.append(("hint_pointer", "point", section.title))
+    for key, name, text in candidates:
+        if not gives_away(step, text.get(s.lang), s.lang):
+            return host.t(s, key, **{name: text.get(s.lang)})
+    return host.t(s, "hint_pointer", point=section.title.get(s.lang))
+
+
+def gives_away(step: Any, text: str, lang: str) -> bool:
+    """Does ``text`` hold the answer of ``step``: the text of a right option, or the printed answer?"""
+    if isinstance(step, Choice):
+        answers = [o.text.get(lang) for o in step.options if o.correct]
+    elif isinstance(step, Predict):
+        answers = [step.answer, *step.accept]
+    else:
+        answers = []
+    folded = text.casefold()
+    return any(a.strip().casefold() in folded for a in answers if a.strip())
 
 
 def anchor(s: LearnerState) -> str:
