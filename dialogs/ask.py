@@ -160,6 +160,17 @@ def _chinese(run: str) -> Iterator[str]:
         yield a + b
 
 
+def _synonym_bigrams(text: str) -> set[str]:
+    """The character bigrams inside the Chinese synonyms a text uses (叶子节点: 叶子, 子节, 节点)."""
+    found: set[str] = set()
+    for run in HAN.findall(text):
+        for term, _ in _ZH_TERMS:
+            if term in run:
+                chars = [c for c in term if c not in ZH_STOP]
+                found.update(a + b for a, b in itertools.pairwise(chars))
+    return found
+
+
 def tokens(text: str) -> list[str]:
     """The search tokens of a text, in either language (or both mixed)."""
     low = text.lower()
@@ -364,10 +375,17 @@ class AskIndex:
             found = self._seen[text] = tokens(text)
         return found
 
-    def search(self, question: str, lang: str, k: int = 3) -> list[Hit]:
+    def search(self, question: str, lang: str, k: int = 3, hide: frozenset[str] = frozenset()) -> list[Hit]:
+        """The ``k`` best passages for a question (none of ``hide``, ids of steps and cards)."""
         lang = lang if lang in self._postings else "en"
-        query = Counter(tokens(clean_error(question)))
+        question = clean_error(question)
+        query = Counter(tokens(question))
         postings, norm = self._postings[lang], self._norm[lang]
+        # the characters of a synonym the course does not write (its glossary keeps one form: the learner's
+        # 叶子节点 is the course's leaf) are not words the question misses: the synonym's concept stands in
+        for token in _synonym_bigrams(question):
+            if token not in postings:
+                query.pop(token, None)
         weights = {t: self._idf(lang, t) for t in query}
         scores: dict[int, float] = defaultdict(float)
         for token, qtf in query.items():
@@ -380,6 +398,8 @@ class AskIndex:
         rare = math.log(1 + (len(norm) + 0.5) / 0.5)  # what a word the course never uses weighs
         mass = sum(rare if w is None else w for w in weights.values()) or 1.0
         titles = self._titles[lang]
+        for i in [i for i in scores if self.passages[i].id in hide]:
+            del scores[i]
         for i in scores:  # a passage of the section whose title is the question ranks a little higher
             title = titles[self.passages[i].section]
             scores[i] *= 1 + self.TITLE * sum(w for t, w in weights.items() if w is not None and t in title) / mass
@@ -411,13 +431,26 @@ def relevant(hit: Hit, question: str) -> bool:
 SHOWN = 3
 
 
+def unsaid(host: Host, s: LearnerState) -> frozenset[str]:
+    """What a free answer must not show now: at a code task, the rest of its section and the section's
+    flashcards (they sum up what the task asks the learner to find)."""
+    if s.phase not in ("question", "retry", "evaluating") or s.section is None or s.step is None:
+        return frozenset()
+    section = host.course.section(s.section)
+    ids = [st.id for st in section.steps]
+    if s.step not in ids or not isinstance(section.steps[ids.index(s.step)], CodeTask):
+        return frozenset()
+    return frozenset(ids[ids.index(s.step):]) | {card.id for card in section.cards}
+
+
 def answer(host: Host, s: LearnerState, question: str, out: Out, then: str = "") -> LearnerState:
     """Answer a free question with the course's own passages, each with a way to go there. When the course
     has nothing on it, say so, name the nearest topics, and add ``then`` (what the learner can do now)."""
     index = index_for(host.course)
-    hits = index.search(question[:2000], s.lang, k=SHOWN)
+    hide = unsaid(host, s)
+    hits = index.search(question[:2000], s.lang, k=SHOWN, hide=hide)
     if not hits or not relevant(hits[0], question):
-        near = index.search(question[:2000], s.lang, k=8)
+        near = index.search(question[:2000], s.lang, k=8, hide=hide)
         sections = list(dict.fromkeys(h.passage.section for h in near))[:3]
         if not sections:
             sections = [sid for sid in host.course.section_ids if sid not in s.done_sections][:3]

@@ -138,10 +138,10 @@ def test_a_pasted_torch_error_is_recognised_whatever_its_shapes(d: Driver) -> No
 def test_a_chinese_question_is_answered_in_chinese(course: Course) -> None:
     d = zh(course)
     d.go_to("p1.why.intro")
-    d.send("叶子节点是什么？")
+    d.send("叶子节点是什么？")  # the learner's word; the course writes leaf (content/glossary.yaml)
     text = d.text()
     assert "课程里" in text or "课本" in text or "来自课程" in text
-    assert "叶子" in text
+    assert "leaf 张量" in text and "没找到" not in text
     assert any(b.action == "goto" for b in d.buttons())
 
 
@@ -241,3 +241,13 @@ def test_a_question_during_a_flashcard_review_is_answered_and_the_review_goes_on
     assert any(b.action == "goto" for b in d.buttons())
     d.send("is it None?")  # an attempt at the answer: compared with the card's
     assert d.state.card_shown
+
+
+def test_at_a_code_task_a_free_answer_does_not_give_the_task_away(d: Driver, course: Course) -> None:
+    """The section's flashcards and later steps sum up what the task asks for: not shown while it is open."""
+    d.go_to("p3.multi-io.fxw")
+    d.send("what is df/dx and df/dw for f = x*w + w^2?")  # the card with the answer is its best match
+    shown = set(d.state.ask_hits)
+    section = course.section("p3.multi-io")
+    assert not shown & {c.id for c in section.cards}
+    assert "p3.multi-io.fxw" not in shown
