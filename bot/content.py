@@ -6,6 +6,7 @@ Layout of a content directory::
     course.yaml            title, recap cadence, parts -> section ids (the order of the course)
     <any>/<name>.yaml      one section each (steps, cards, mnemonic)
     ui/<lang>.yaml         UI strings, one file per language
+    glossary.yaml          the Chinese vocabulary (tests/test_glossary.py reads it), not a section
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import yaml
 
 from dialogs.course import LANGS, Course, Section, build_course, check_section
 from dialogs.errors import ContentError
+
+GLOSSARY = "glossary.yaml"  # at the content root: the Chinese vocabulary, not a section
 
 
 def default_content_dir() -> Path:
@@ -48,7 +51,7 @@ def load_course(root: str | Path) -> Course:
             raise ContentError(str(path), "", f"the UI strings for '{lang}' are missing")
         ui[lang] = (str(path), read_yaml(path))
     sections = [(str(path), read_yaml(path)) for path in sorted(root.rglob("*.yaml"))
-                if path.relative_to(root).parts[0] != "ui" and path != course_path]
+                if path.relative_to(root).parts[0] != "ui" and path not in (course_path, root / GLOSSARY)]
     return build_course((str(course_path), read_yaml(course_path)), sections, ui, str(root),
                         lambda name: (root / name).is_file())
 

@@ -8,7 +8,7 @@ Layout of a content directory::
     ui/<lang>.yaml         UI strings, one file per language
 
 Every learner-visible text is a ``Text``: a mapping with one entry per language (``en``, ``zh``).
-Code is language-neutral and technical terms stay English in both languages.
+Code is language-neutral; which terms the Chinese text keeps in English is content/glossary.yaml.
 """
 
 from __future__ import annotations
