@@ -118,7 +118,7 @@ def jump(host: Mover, s: LearnerState, section_id: str, step_id: str | None, out
     order = host.course.section_ids
     missing = [sid for sid in order[: order.index(section_id)]
                if sid not in s.done_sections and sid != s.section]
-    if missing and section_id not in s.done_sections:
+    if missing and section_id not in s.done_sections and section_id != s.section:
         labels = [host.section_label(sid) for sid in missing]
         comma = "、" if s.lang == "zh" else ", "
         shown = comma.join(labels) if len(labels) <= 4 else f"{labels[0]} … {labels[-1]} ({len(labels)})"

@@ -171,3 +171,10 @@ def test_goto_as_the_very_first_message_greets_then_goes(d: Driver) -> None:
     d.command("goto", "p3.contract.relu")
     assert "Hi!" in d.text()
     assert (d.state.step, d.state.phase) == ("p3.contract.relu", "question")
+
+
+def test_a_jump_within_the_section_you_are_in_needs_no_note(d: Driver) -> None:
+    d.start()
+    d.command("goto", "3A")
+    d.command("goto", "p3.contract.relu")
+    assert "Jumping ahead" not in d.text() and d.state.step == "p3.contract.relu"
