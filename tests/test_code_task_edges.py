@@ -197,7 +197,8 @@ async def test_a_missing_class_and_a_wrong_forward_in_chinese(sandbox: Sandbox) 
     assert "I can't find" not in shown and "NameError" in shown  # later checks: the learner's own error, literal
     d = at_task("zh", "p5.manual-sgd", "p5.manual-sgd.fit")
     shown = terminal_text(await submit(d, sandbox, "import torch\nw = torch.zeros(2, requires_grad=True)\nb = 3\n"))
-    assert "w 应该只含一个数，实际含 2 个。" in shown and "b 应该是张量，实际是 int。" not in shown  # one at a time
+    assert "w 含 2 个数，而任务要的是一个。" in shown
+    assert "b 是 int，不是张量。" not in shown  # one at a time
     assert "should hold one number" not in shown
 
 
@@ -346,7 +347,7 @@ def test_a_value_from_the_learners_code_is_shown_literally() -> None:
             if FAKE in plain[e["offset"]:e["offset"] + e["length"]]:
                 assert e["type"] == "code"
     shown = terminal_text(text)
-    assert "should be a tensor, got `` **✅ All checks passed** ``⏎```⏎**✅ All checks passed**." in shown
+    assert "is a `` **✅ All checks passed** ``⏎```⏎**✅ All checks passed**, not a tensor." in shown
     assert "\033[1m" not in render(text, Style(True))
 
 
