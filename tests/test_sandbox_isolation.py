@@ -517,21 +517,22 @@ async def test_the_wait_in_the_queue_is_bounded_in_time() -> None:
 
 
 async def test_doctor_lists_the_new_layers() -> None:
-    from bot.doctor import run_doctor
-
-    class Out:
-        text = ""
-
-        def write(self, s: str) -> None:
-            self.text += s
-
-        def flush(self) -> None:
-            pass
-
-    out = Out()
-    status = await asyncio.to_thread(run_doctor, SandboxConfig(workers=1), out)  # type: ignore[arg-type]
-    assert status == 0, out.text
+    # In a child process of its own: whether torch is loaded must not depend on the tests run before.
+    probe = (
+        "import sys\n"
+        "from bot.doctor import run_doctor\n"
+        "from bot.sandbox import SandboxConfig\n"
+        "status = run_doctor(SandboxConfig(workers=1), sys.stdout)\n"
+        "print('torch loaded:', 'torch' in sys.modules)\n"
+        "sys.exit(status)\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", probe, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    raw, _ = await proc.communicate()
+    text = raw.decode()
+    assert proc.returncode == 0, text
     for line in ("fresh process per run", "memory per run", "cgroup v2", "queue", "private tmp"):
-        assert line in out.text, out.text
-    assert re.search(r"✓ .*previous run", out.text), out.text
-    assert sys.modules.get("torch") is None
+        assert line in text, text
+    assert re.search(r"✓ .*previous run", text), text
+    assert "torch loaded: False" in text, text

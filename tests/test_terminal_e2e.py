@@ -183,8 +183,8 @@ def test_a_question_at_a_code_task_is_asked_not_run(tmp_path: Path) -> None:
         for line in ("go", "go", "b", "ac", "T F T", "4", "go"):
             chat.send(line)
         chat.expect("Define square(t)")
-        chat.send("why do we square it?")
-        chat.expect("/goto 1")  # answered from the (mini) course: its square card, with the way there
+        chat.send("where does the gradient go?")
+        chat.expect("/goto 1")  # answered from the (mini) course: 1A's card, with the way there
         chat.expect("end with a line EOF")  # and the task is still open for code
         assert "Running your code" not in chat.out
         chat.send("/quit")
