@@ -123,8 +123,9 @@ class Console:
                 else:
                     self.print(render(r.text, self.style))
             elif isinstance(r, Photo):
-                self.print(self.style.dim(f"[picture: {r.path}]") + (f"\n{render(r.caption, self.style)}"
-                                                                       if r.caption else ""))
+                path = (self.save_picture(r.data) or "not saved in this terminal") if r.data else r.path
+                self.print(self.style.dim(f"[picture: {path}]") + (f"\n{render(r.caption, self.style)}"
+                                                                     if r.caption else ""))
             elif isinstance(r, GraphView):
                 await self.show_graph(r)
             elif isinstance(r, Edit) and r.note:  # a chat edits the question in place; a terminal scrolled on
@@ -171,6 +172,19 @@ class Console:
         except OSError:
             return None
         return path
+
+    def save_picture(self, data: bytes) -> str:
+        """A picture a lesson's code drew (a small PNG, checked in the sandbox's protocol) saved under
+        ``graphs_dir``: its path, or ``""`` where pictures are not saved."""
+        if self.graphs_dir is None:
+            return ""
+        try:
+            self.graphs_dir.mkdir(parents=True, exist_ok=True)
+            path = self.graphs_dir / f"picture-{hashlib.sha256(data).hexdigest()[:12]}.png"
+            path.write_bytes(data)
+        except OSError:
+            return ""
+        return str(path)
 
     def print(self, text: str, end: str = "\n\n") -> None:
         if self.line_open:  # something comes between a message and its "(Enter ↵)": a blank line first

@@ -146,12 +146,39 @@ def _tensor_lines(tensor: dict[str, Any], unnamed: str) -> list[str]:
     return [*text_lines(tensor.get("name") or unnamed), f"{shape} {dtype}".strip(), flag]
 
 
+#: torchviz's colours (``protocol.PICTURE_FILLS``): the output, parameters, views.
+TORCHVIZ_FILLS = {"": "#eeeeee", "lightblue": "lightblue", "orange": "orange", "darkolivegreen1": "darkolivegreen1"}
+
+
+def torchviz_source(graph: dict[str, Any]) -> str:
+    """The DOT source of a ``torchviz.make_dot`` graph recorded in the sandbox, drawn the way torchviz draws
+    it (boxes, its colours, gradients flowing up) but with every label built here: the recorded labels are
+    learner text, split only at their own line breaks."""
+    dot = graphviz.Digraph("torchviz", graph_attr={"size": "12,12", "dpi": "110", "bgcolor": "white"},
+                           node_attr={"style": "filled", "shape": "box", "align": "left", "fontsize": "10",
+                                      "ranksep": "0.1", "height": "0.2", "fontname": "monospace"})
+    for node in graph["nodes"]:
+        lines = [line for part in str(node.get("label", "")).split("\n")
+                 for line in text_lines(part.strip() or " ", NAME_CHARS)]
+        dot.node(f"v{int(node['id'])}", _label(*lines), fillcolor=TORCHVIZ_FILLS.get(node.get("fill", ""), "#eeeeee"))
+    for edge in graph.get("edges", []):
+        attrs = {"style": "dotted"} if edge.get("dotted") else {}
+        if edge.get("arrow") is False:
+            attrs["dir"] = "none"
+        dot.edge(f"v{int(edge['src'])}", f"v{int(edge['dst'])}", **attrs)
+    if graph.get("truncated"):
+        dot.node("more", _label("… cut: the first nodes only"), shape="plaintext", style="")
+    return dot.source
+
+
 def source(graph: dict[str, Any]) -> str:
-    """The DOT source of the picture.
+    """The DOT source of the picture (a ``torchviz`` graph: ``torchviz_source``).
 
     Labels are HTML-like labels built here (``_label`` over ``text_lines``), never strings handed to
     ``graphviz`` for quoting: its ``quote`` leaves ``<...>`` as markup and keeps ``\\N``-style escapes.
     Node ids (``root``, ``n3``, ``n3t``) and every attribute are ours."""
+    if graph.get("style") == "torchviz":
+        return torchviz_source(graph)
     dot = graphviz.Digraph("autograd", graph_attr={
         "rankdir": "TB", "size": "14,18", "dpi": "110", "bgcolor": "white", "nodesep": "0.3", "ranksep": "0.35",
         "label": "gradients flow top to bottom", "labelloc": "b", "fontsize": "10", "fontcolor": "gray40",

@@ -88,7 +88,7 @@ class GraphEvaluator(Evaluator, Protocol):
     async def graph(self, code: str, target: str | None = None) -> EvalOutcome: ...
 
 
-#: Graph results of lesson code kept in memory, by (code, target).
+#: Graph and picture results of lesson code kept in memory, by (code, target, pictures).
 GRAPH_CACHE_SIZE = 256
 
 
@@ -112,7 +112,7 @@ class Tutor:
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._inflight: set[str] = set()
         self._slots: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-        self._graphs: dict[tuple[str, str], EvalOutcome] = {}
+        self._graphs: dict[tuple[str, str, bool], EvalOutcome] = {}
         self._runs: set[asyncio.Task[None]] = set()
 
     def _lock(self, learner_id: str) -> asyncio.Lock:
@@ -235,8 +235,9 @@ class Tutor:
         """Run one effect in the sandbox, one run per learner at a time."""
         if self.evaluator is None:
             return EvalOutcome("unavailable", error="no sandbox is configured")
-        key = (effect.code, effect.graph or "")
-        if effect.graph is not None and effect.cacheable and key in self._graphs:
+        key = (effect.code, effect.graph or "", effect.pictures)
+        drawing = effect.graph is not None or effect.pictures
+        if drawing and effect.cacheable and key in self._graphs:
             return self._graphs[key]
         slot = self._slots.get(learner_id)
         if slot is None:
@@ -248,14 +249,16 @@ class Tutor:
             if self.evaluator.is_saturated() and not effect.cacheable:
                 await sink.send([Say(self.course.t(await self._lang(learner_id), "queued"))])
             try:
-                if effect.graph is not None:
+                if effect.pictures:
+                    outcome = await self._pictures(effect)
+                elif effect.graph is not None:
                     outcome = await self._graph(effect)
                 else:
                     outcome = await self.evaluator.evaluate(effect.code, effect.checks)
             except Exception:
                 log.exception("sandbox failed on %s for %s", effect.request, learner_id)
                 outcome = EvalOutcome("unavailable", error="the sandbox failed")
-        if effect.graph is not None and effect.cacheable and outcome.status == "ok":
+        if drawing and effect.cacheable and outcome.status == "ok":
             if len(self._graphs) >= GRAPH_CACHE_SIZE:
                 self._graphs.pop(next(iter(self._graphs)))
             self._graphs[key] = outcome
@@ -267,6 +270,14 @@ class Tutor:
         if graph is None:
             return EvalOutcome("unavailable", error="this evaluator draws no graphs")
         outcome: EvalOutcome = await graph(effect.code, effect.graph or None)
+        return outcome
+
+    async def _pictures(self, effect: Evaluate) -> EvalOutcome:
+        """The pictures a lesson's code draws (``bot.sandbox.Sandbox.pictures``)."""
+        pictures = getattr(self.evaluator, "pictures", None)
+        if pictures is None:
+            return EvalOutcome("unavailable", error="this evaluator draws no pictures")
+        outcome: EvalOutcome = await pictures(effect.code)
         return outcome
 
     async def push(self, sender: Callable[[int], Send | Sink], *, force: bool = False,

@@ -105,11 +105,17 @@ class Explain(StepBase):
     output: str | None = None  # the real output of ``code``; checked by the truth tests
     quote: Quote | None = None
     graph: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None  # draw this variable's graph
+    #: show the pictures ``code`` makes (``torchviz.make_dot`` graphs, matplotlib figures), run in the sandbox
+    picture: bool = False
 
     @model_validator(mode="after")
     def _graph_needs_code(self) -> Explain:
         if self.graph is not None and self.code is None:
             raise ValueError("'graph' needs 'code' that builds the graph")
+        if self.picture and self.code is None:
+            raise ValueError("'picture' needs 'code' that draws the picture")
+        if self.picture and self.graph is not None:
+            raise ValueError("a step shows either its 'graph' or its 'picture', not both")
         return self
 
     @model_validator(mode="after")

@@ -165,7 +165,7 @@ class Engine:
 
     def _on_eval_result(self, s: LearnerState, event: EvalResult, out: Out) -> LearnerState:
         if pictures.is_picture(event.request):
-            s = pictures.result(self, s, event.outcome, out)
+            s = pictures.result(self, s, event.outcome, out, event.request)
             pictures.after_lesson(self, s, event.request, out)
             return s
         if s.phase != "evaluating" or event.request != s.pending:

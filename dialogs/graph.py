@@ -156,3 +156,47 @@ def summary(graph: dict[str, Any]) -> dict[str, Any]:
         "leaf_names": ", ".join(names[:6]) + ("…" if len(names) > 6 else ""),
         "grad_fn": one_line(graph["nodes"][0]["name"]) if graph["nodes"] else "?",
     }
+
+
+# -- torchviz.make_dot graphs (recorded in the sandbox, see bot/sandbox/figures.py) -----------------------
+
+
+def dot_label(node: dict[str, Any]) -> str:
+    """A ``make_dot`` node's label on one line: ``MulBackward0``, ``x (3)``."""
+    return " ".join(one_line(part.strip()) for part in str(node.get("label", "")).split("\n") if part.strip()) or "·"
+
+
+def dot_tree(graph: dict[str, Any], max_lines: int = MAX_TREE_LINES) -> str:
+    """A ``make_dot`` graph as text, from the output down to the parameters (``make_dot``'s arrows point
+    the way the forward pass went: from the inputs to the output)."""
+    nodes = graph["nodes"]
+    inputs: dict[int, list[int]] = {}
+    feeds: set[int] = set()
+    for edge in graph.get("edges", []):
+        inputs.setdefault(edge["dst"], []).append(edge["src"])
+        feeds.add(edge["src"])
+    roots = [n["id"] for n in nodes if n["id"] not in feeds] or [0]
+    lines: list[str] = []
+    seen: set[int] = set()
+    cut = False
+
+    def draw(index: int, prefix: str, branch: str, child_prefix: str) -> None:
+        nonlocal cut
+        if len(lines) >= max_lines:
+            cut = True
+            return
+        if index in seen:
+            lines.append(f"{prefix}{branch}↑ {dot_label(nodes[index])}")
+            return
+        seen.add(index)
+        lines.append(f"{prefix}{branch}{dot_label(nodes[index])}")
+        kids = inputs.get(index, [])
+        for i, kid in enumerate(kids):
+            last = i == len(kids) - 1
+            draw(kid, child_prefix, "└─ " if last else "├─ ", child_prefix + ("   " if last else "│  "))
+
+    for root in roots:  # every line starts with a branch or "◉ ": no line can be a code fence
+        draw(root, "", "◉ ", "")
+    if cut or graph.get("truncated"):
+        lines.append("…")
+    return "\n".join(lines)

@@ -117,8 +117,12 @@ class Edit:
 
 @dataclass(frozen=True)
 class Photo:
+    """A picture: a file shipped with the content (``path``), or PNG bytes a lesson's code drew in the
+    sandbox (``data``: checked there to be a small PNG, never decoded by the bot)."""
+
     path: str
     caption: str = ""
+    data: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -161,13 +165,15 @@ class LogReview:
 class Evaluate:
     """Run ``code`` in the sandbox. With ``graph`` set (a variable name, or ``""`` for the last tensor
     assigned) it is a graph request: the sandbox reads the autograd graph instead of running checks,
-    and the result may be cached by (code, graph) when ``cacheable`` (lesson code)."""
+    and the result may be cached by (code, graph) when ``cacheable`` (lesson code). With ``pictures``
+    it asks for the pictures the code draws instead (a lesson step with ``picture: true``)."""
 
     request: str
     code: str
     checks: tuple[CheckSpec, ...]
     graph: str | None = None
     cacheable: bool = False
+    pictures: bool = False  # bring back the pictures the code draws (``Sandbox.pictures``), no checks
 
 
 @dataclass(frozen=True)

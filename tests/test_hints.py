@@ -139,18 +139,13 @@ def test_every_question_has_a_hint_that_gives_nothing_away(course: Course, lang:
     assert leaks == []
 
 
-# Written hints that state instead of asking, to be rewritten as questions (then taken off this list).
-NOT_YET_ASKING = frozenset({"p7.forward-ad.q-shines"})
-
-
 def test_every_question_has_a_written_hint_that_asks(course: Course) -> None:
     asked = [step for _, step in questions(course)]
     assert len(asked) > 100
     assert {part.id for part in course.parts} <= {step.id.split(".")[0] for step in asked}  # every part asks
     missing = [step.id for step in asked if step.hint is None]
     assert missing == []
-    not_questions = [step.id for step in asked if step.id not in NOT_YET_ASKING
-                     and ("?" not in step.hint.en or "？" not in step.hint.zh)]
+    not_questions = [step.id for step in asked if "?" not in step.hint.en or "？" not in step.hint.zh]
     assert not_questions == []
 
 

@@ -17,6 +17,7 @@ ALLOWED_IN_DIALOGS = {
     "enum", "itertools", "functools", "datetime", "zoneinfo", "zlib", "json", "array",
     "pydantic", "fsrs",
     "snowballstemmer",  # English stemming for free questions (dialogs/ask.py): pure Python, no I/O
+    "base64", "binascii",  # a lesson figure's PNG travels as base64 text in the sandbox's outcome (dialogs/pictures.py)
 }
 #: Known exceptions, each with its reason (to shrink, never to grow silently). None left: the course's
 #: files are read by the shell (bot/content.py).

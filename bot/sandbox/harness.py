@@ -29,6 +29,7 @@ import types
 from typing import Any, NoReturn
 
 import autograph
+import figures
 import protocol  # the worker puts its own directory on sys.path
 import seccomp
 
@@ -100,7 +101,7 @@ def _setup(fds: dict[str, int], limits: dict[str, Any]) -> None:
     # The sandbox's own modules are not the learner's business (their functions keep working).
     code_dir = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if p != code_dir]
-    for name in ("harness", "protocol", "seccomp", "autograph"):
+    for name in ("harness", "protocol", "seccomp", "autograph", "figures"):
         sys.modules.pop(name, None)
 
     tmp = str(limits["tmp"])
@@ -130,7 +131,10 @@ def _run(request: dict[str, Any]) -> None:
     graph = request.get("graph")
     graph_target = str(graph.get("target") or "") if isinstance(graph, dict) else ""
     names: list[str] = []
+    recorder = None
     try:
+        if request.get("pictures") is True:  # a lesson's pictures: make_dot recorded, matplotlib off-screen
+            recorder = figures.prepare(os.getcwd())
         if isinstance(graph, dict):  # a picture of the graph was asked for: find what to draw
             import torch  # /graph one-liners may skip the import (the workers preloaded torch)
 
@@ -188,6 +192,13 @@ def _run(request: dict[str, Any]) -> None:
         except BaseException as exc:
             _only_in_the_original(pid)
             report["problem"] = {"reason": "failed", "name": graph_target, "detail": _check_detail(exc)}
+            del exc
+    if recorder is not None and status == "ok":
+        try:
+            report["pictures"] = figures.collect(recorder)
+        except BaseException as exc:
+            _only_in_the_original(pid)
+            report["pictures"] = {"graphs": [], "images": [], "problem": _check_detail(exc)}
             del exc
     del reserve
     _report(report)

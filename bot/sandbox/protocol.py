@@ -10,6 +10,8 @@ cleaned and cut by :func:`clean_text`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import struct
@@ -318,3 +320,85 @@ def clean_problem(value: object) -> dict[str, Any]:
     if "detail" in data:
         problem["detail"] = clean_text(data["detail"], DETAIL_CHARS)
     return problem
+
+
+# -- a lesson's pictures (see figures.py): torchviz graphs as data, matplotlib figures as small PNGs --
+
+PICTURE_GRAPHS = 2
+PICTURE_IMAGES = 2
+PICTURE_NODES = 100
+PICTURE_EDGES = 200
+PICTURE_LABEL_CHARS = 200
+PICTURE_FILLS = ("", "lightblue", "orange", "darkolivegreen1")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_BYTES = 150_000
+PNG_SIDE = 2000
+
+
+def png_header(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a PNG's first chunk (IHDR); ``None`` when ``data`` does not start as a PNG."""
+    if len(data) < 24 or not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def clean_png(value: object) -> str:
+    """A figure's PNG (base64 text) that is small, starts as a PNG and has a sane size; ``ValueError`` else.
+    The bytes are never decoded here: they are only forwarded to whoever shows them."""
+    if not isinstance(value, str) or len(value) > PNG_BYTES * 4 // 3 + 8:
+        raise ValueError("bad picture")
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (ValueError, binascii.Error) as exc:
+        raise ValueError("a picture that is not base64") from exc
+    size = png_header(data)
+    if size is None or len(data) > PNG_BYTES or not all(0 < side <= PNG_SIDE for side in size):
+        raise ValueError("a picture that is not a small PNG")
+    return base64.b64encode(data).decode("ascii")
+
+
+def clean_dot_graph(value: object) -> dict[str, Any]:
+    """A ``torchviz.make_dot`` graph recorded in the sandbox, validated and rebuilt: labels stay text."""
+    data = _dict(value)
+    if data.get("style") != "torchviz":
+        raise ValueError("not a torchviz graph")
+    nodes = []
+    raw_nodes = _list(data.get("nodes"), PICTURE_NODES)
+    if not raw_nodes:
+        raise ValueError("a graph without nodes")
+    for index, raw in enumerate(raw_nodes):
+        item = _dict(raw)
+        _int(item.get("id"), index, index)
+        fill = item.get("fill", "")
+        if fill not in PICTURE_FILLS:
+            raise ValueError(f"bad fill {fill!r}"[:80])
+        nodes.append({"id": index, "label": clean_text(item.get("label", ""), PICTURE_LABEL_CHARS), "fill": fill})
+    edges = []
+    for raw in _list(data.get("edges", []), PICTURE_EDGES):
+        item = _dict(raw)
+        edges.append({"src": _int(item.get("src"), 0, len(nodes) - 1), "dst": _int(item.get("dst"), 0, len(nodes) - 1),
+                      "dotted": item.get("dotted") is True, "arrow": item.get("arrow") is not False})
+    return {"style": "torchviz", "nodes": nodes, "edges": edges, "truncated": data.get("truncated") is True}
+
+
+def clean_pictures(value: object) -> dict[str, Any]:
+    """A run's pictures (``figures.collect``): each one checked on its own, a bad one dropped and counted."""
+    data = _dict(value)
+    graphs: list[dict[str, Any]] = []
+    images: list[str] = []
+    dropped = 0
+    for raw in _list(data.get("graphs", []), PICTURE_GRAPHS):
+        try:
+            graphs.append(clean_dot_graph(raw))
+        except ValueError:
+            dropped += 1
+    for raw in _list(data.get("images", []), PICTURE_IMAGES):
+        try:
+            images.append(clean_png(raw))
+        except ValueError:
+            dropped += 1
+    result: dict[str, Any] = {"graphs": graphs, "images": images, "dropped": dropped}
+    if "problem" in data:
+        result["problem"] = clean_text(data["problem"], DETAIL_CHARS)
+    return result

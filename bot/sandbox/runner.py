@@ -343,7 +343,16 @@ class Sandbox:
         """
         return await self._run(code, (), {"target": target or ""})
 
-    async def _run(self, code: str, checks: Sequence[CheckSpec], graph: dict[str, str] | None) -> EvalOutcome:
+    async def pictures(self, code: str) -> EvalOutcome:
+        """Run a lesson's ``code`` (same limits and isolation as ``evaluate``) and bring back the pictures it
+        made: with status ``"ok"``, ``extra["pictures"]`` holds ``{"graphs": [...], "images": [...],
+        "dropped": n}``: ``torchviz.make_dot`` graphs as data (``protocol.clean_dot_graph``; the bot draws
+        them) and matplotlib figures as small PNGs in base64 (``protocol.clean_png``; forwarded, never
+        decoded here). Errors and timeouts come back as for ``evaluate``."""
+        return await self._run(code, (), None, pictures=True)
+
+    async def _run(self, code: str, checks: Sequence[CheckSpec], graph: dict[str, str] | None, *,
+                   pictures: bool = False) -> EvalOutcome:
         size = len(code.encode("utf-8", "surrogatepass"))
         if size > protocol.MAX_CODE_BYTES:
             return EvalOutcome(
@@ -369,6 +378,8 @@ class Sandbox:
         }
         if graph is not None:
             request["graph"] = graph
+        if pictures:
+            request["pictures"] = True
         queued = time.monotonic()
         for attempt in itertools.count(1):
             try:
@@ -600,6 +611,12 @@ class Sandbox:
                 log.error("sandbox worker sent an invalid graph: %s", exc)
                 extra.pop("graph", None)
                 extra["graph_problem"] = {"reason": "invalid", "name": ""}
+        if request.get("pictures") is True and raw.status == "ok":
+            try:
+                extra["pictures"] = protocol.clean_pictures(raw.extra.get("pictures", {}))
+            except ValueError as exc:
+                log.error("sandbox worker sent invalid pictures: %s", exc)
+                extra["pictures"] = {"graphs": [], "images": [], "dropped": 1}
         return EvalOutcome(
             status=raw.status,
             checks=checks,

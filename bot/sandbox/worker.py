@@ -371,7 +371,7 @@ class Worker:
             extra.update(why="cpu", limit=cpu_seconds)
         elif os.WIFEXITED(status_word) and os.WEXITSTATUS(status_word) == 0 and watch["result"]:
             parsed = self._parse_result(bytes(watch["result"]), request)
-            for key in ("graph", "graph_problem", "why"):
+            for key in ("graph", "graph_problem", "pictures", "why"):
                 if key in parsed:
                     extra[key] = parsed.pop(key)
             outcome.update(parsed)
@@ -552,6 +552,8 @@ class Worker:
                     parsed["graph"] = protocol.clean_graph(result["graph"])
                 else:
                     parsed["graph_problem"] = protocol.clean_problem(result.get("problem"))
+            if request.get("pictures") is True and status == "ok":
+                parsed["pictures"] = protocol.clean_pictures(result.get("pictures", {}))
             return parsed
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError, MemoryError) as exc:
             why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]

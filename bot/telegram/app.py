@@ -383,6 +383,15 @@ class BackgroundStart:
         outcome: EvalOutcome = await graph(code, target)
         return outcome
 
+    async def pictures(self, code: str) -> EvalOutcome:
+        if self._starting is not None:
+            await asyncio.shield(self._starting)
+        pictures = getattr(self.evaluator, "pictures", None)
+        if pictures is None:
+            return EvalOutcome("unavailable", error="this evaluator draws no pictures")
+        outcome: EvalOutcome = await pictures(code)
+        return outcome
+
     def is_saturated(self) -> bool:
         starting = self._starting is not None and not self._starting.done()
         return starting or bool(self.evaluator.is_saturated())

@@ -7,6 +7,7 @@ rows (``encode``/``decode``)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 from typing import Any
 
@@ -69,7 +70,10 @@ def _buttons(rows: Any) -> tuple[tuple[Button, ...], ...]:
 
 def encode(reply: Reply) -> tuple[str, dict[str, Any]]:
     """A reply as an outbox row's kind and JSON payload."""
-    return KIND[type(reply)], dataclasses.asdict(reply)
+    payload = dataclasses.asdict(reply)
+    if isinstance(reply, Photo):
+        payload["data"] = base64.b64encode(reply.data).decode("ascii")
+    return KIND[type(reply)], payload
 
 
 def decode(kind: str, payload: dict[str, Any]) -> Reply:
@@ -83,7 +87,7 @@ def decode(kind: str, payload: dict[str, Any]) -> Reply:
         return Edit(payload["anchor"], payload["text"], _buttons(payload.get("buttons", ())), payload.get("seq", 0),
                     payload.get("note", ""))
     if kind == "photo":
-        return Photo(payload["path"], payload.get("caption", ""))
+        return Photo(payload["path"], payload.get("caption", ""), base64.b64decode(payload.get("data", "")))
     if kind == "graph":
         return GraphView(payload["graph"], payload["caption"], payload["tree"], payload.get("no_picture", ""),
                          payload.get("saved_as", ""))

@@ -317,8 +317,9 @@ class Sender:
             return await self._edit(row, reply)
         if isinstance(reply, Photo):
             caption = to_html(reply.caption, limit=CAPTION_LIMIT)[0] if reply.caption else None
-            path = Path(reply.path)
-            sent = await self.app.bot.send_photo(chat_id, path, caption=caption, parse_mode=ParseMode.HTML)
+            photo: bytes | Path = reply.data if reply.data else Path(reply.path)
+            sent = await self.app.bot.send_photo(chat_id, photo, caption=caption, parse_mode=ParseMode.HTML,
+                                                 filename="picture.png" if reply.data else None)
             return sent.message_id
         if isinstance(reply, GraphView):
             return await self._graph(row, reply)
