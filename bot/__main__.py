@@ -78,8 +78,8 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     from bot.storage import Repository
 
     course = _load_course(settings)
-    repo = Repository(settings.db_url)
-    log.info("terminal chat; database %s", settings.db_url)
+    repo = Repository(settings.db_url, settings.db_pool())
+    log.info("terminal chat; database %s", repo.safe_url)
 
     async def main() -> int:
         sandbox = _sandbox(settings)
@@ -131,7 +131,7 @@ def cmd_push(args: argparse.Namespace, settings: Settings) -> int:
     from bot.telegram.push import push_now
 
     course = _load_course(settings)
-    repo = Repository(settings.db_url)
+    repo = Repository(settings.db_url, settings.db_pool())
 
     async def main() -> int:
         app = build_application(settings, course, repo, None)
@@ -180,7 +180,13 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(settings, quiet=command in ("chat", "check-content"))
     handler = {"chat": cmd_chat, "serve": cmd_serve, "check-content": cmd_check_content, "doctor": cmd_doctor,
                "push": cmd_push}
-    return handler[command](args, settings)
+    from bot.storage.repo import StorageUnavailable
+
+    try:
+        return handler[command](args, settings)
+    except StorageUnavailable as exc:
+        print(f"✗ {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

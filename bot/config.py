@@ -13,6 +13,7 @@ from bot.content import default_content_dir
 
 if TYPE_CHECKING:
     from bot.sandbox import SandboxConfig
+    from bot.storage.repo import Pool
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,6 +29,10 @@ class Settings(BaseSettings):
     port: int = 8443
     data_dir: Path = ROOT / "data"
     database_url: str | None = None
+    # a database server's connections (PostgreSQL): pool size, extra ones under load, seconds to wait for one
+    database_pool_size: int = Field(default=5, ge=1)
+    database_pool_overflow: int = Field(default=10, ge=0)
+    database_pool_timeout: float = Field(default=10.0, gt=0)
     content_dir: Path = Field(default_factory=default_content_dir)
     sandbox_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     sandbox_wall_seconds: float = Field(default=5.0, gt=0)
@@ -46,6 +51,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'tutor.db'}"
+
+    def db_pool(self) -> Pool:
+        from bot.storage.repo import Pool
+
+        return Pool(size=self.database_pool_size, overflow=self.database_pool_overflow,
+                    timeout=self.database_pool_timeout)
 
     def sandbox_config(self, workers: int | None = None) -> SandboxConfig:
         """The sandbox's limits from these settings (``workers`` overrides the pool size)."""

@@ -1,9 +1,9 @@
-"""The tutor service over a real SQLite file: atomic turns, idempotent updates, code evaluation flow."""
+"""The tutor service over a real database, SQLite and PostgreSQL (``db_url``): atomic turns, idempotent
+updates, code evaluation flow."""
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -33,8 +33,8 @@ class ScriptedEvaluator:
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Repository:
-    r = Repository(f"sqlite:///{tmp_path / 'tutor.db'}")
+def repo(db_url: str) -> Iterator[Repository]:
+    r = Repository(db_url)
     yield r
     r.close()
 

@@ -1,10 +1,15 @@
-"""Tables. The learner's state is a versioned JSON blob plus a few indexed columns."""
+"""Tables. The learner's state is a versioned JSON blob plus a few indexed columns.
+
+The schema is made and changed by the Alembic migrations in ``bot/storage/migrations`` (never by
+``create_all``); a test checks that the migrated schema is exactly this one. Telegram's ids (chats,
+updates, messages) are 64-bit: ``BigInteger`` (PostgreSQL's ``integer`` has 32 bits; SQLite's has 64).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Index
+from sqlalchemy import BigInteger, Index
 from sqlmodel import Field, SQLModel
 
 
@@ -14,7 +19,7 @@ def utcnow() -> datetime:
 
 class Learner(SQLModel, table=True):
     id: str = Field(primary_key=True)  # "tg:<chat id>" or "console:<name>"
-    chat_id: int | None = Field(default=None, index=True)
+    chat_id: int | None = Field(default=None, index=True, sa_type=BigInteger)
     lang: str = "en"
     section: str | None = Field(default=None, index=True)
     step: str | None = None
@@ -51,7 +56,7 @@ class ReviewLog(SQLModel, table=True):
 class ProcessedUpdate(SQLModel, table=True):
     """Telegram update ids already applied: a redelivered update is not applied twice."""
 
-    update_id: int = Field(primary_key=True)
+    update_id: int = Field(primary_key=True, sa_type=BigInteger)
     learner_id: str
     at: datetime = Field(default_factory=utcnow)
 
@@ -61,7 +66,7 @@ class MessageAnchor(SQLModel, table=True):
 
     learner_id: str = Field(primary_key=True)
     anchor: str = Field(primary_key=True)
-    message_id: int
+    message_id: int = Field(sa_type=BigInteger)
 
 
 class PollRef(SQLModel, table=True):
@@ -69,7 +74,7 @@ class PollRef(SQLModel, table=True):
 
     poll_id: str = Field(primary_key=True)
     learner_id: str
-    chat_id: int
+    chat_id: int = Field(sa_type=BigInteger)
     seq: int
 
 
@@ -85,8 +90,8 @@ class InboxUpdate(SQLModel, table=True):
     __tablename__ = "inbox"
     __table_args__ = (Index("ix_inbox_status_chat", "status", "chat_id", "update_id"),)
 
-    update_id: int = Field(primary_key=True)
-    chat_id: int | None = None
+    update_id: int = Field(primary_key=True, sa_type=BigInteger)
+    chat_id: int | None = Field(default=None, sa_type=BigInteger)
     body: str  # the update's JSON exactly as Telegram sent it
     received_at: datetime = Field(default_factory=utcnow)
     status: str = "new"
@@ -112,15 +117,15 @@ class OutboxMessage(SQLModel, table=True):
     __table_args__ = (Index("ix_outbox_status_chat", "status", "chat_id", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    chat_id: int
+    chat_id: int = Field(sa_type=BigInteger)
     learner_id: str | None = None
-    origin: int | None = Field(default=None, index=True)  # the update this answers (None: a push...)
+    origin: int | None = Field(default=None, index=True, sa_type=BigInteger)  # the update answered (None: a push)
     kind: str  # say | edit | photo | graph | answer | unkeyboard | text
     payload: str  # JSON
     status: str = "pending"
     attempts: int = 0
     progress: int = 0
-    message_id: int | None = None
+    message_id: int | None = Field(default=None, sa_type=BigInteger)
     not_before: datetime | None = None
     claimed_until: datetime | None = None  # a sender is making its call (another one keeps off until then)
     created_at: datetime = Field(default_factory=utcnow)
@@ -136,6 +141,6 @@ class RunningEval(SQLModel, table=True):
 
     request: str = Field(primary_key=True)
     learner_id: str = Field(index=True)
-    chat_id: int | None = None
-    origin: int | None = None
+    chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    origin: int | None = Field(default=None, sa_type=BigInteger)
     started_at: datetime = Field(default_factory=utcnow)

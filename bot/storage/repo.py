@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, event, func, insert, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, SQLModel, col, create_engine, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session, col, create_engine, select
 
+from bot.storage import schema
 from bot.storage.models import (
     AnswerLog,
     InboxUpdate,
@@ -28,6 +31,20 @@ from bot.storage.models import (
 from dialogs.messages import Effect, Evaluate, LogAnswer, LogReview
 from dialogs.migrations.card_ids import CARD_IDS
 from dialogs.state import LearnerState
+
+
+class StorageUnavailable(Exception):
+    """The database cannot be opened at start-up: an unreachable server, a wrong URL, a failed migration."""
+
+
+class _NoLock:
+    """``with`` support and nothing else: the write lock where the database orders writers itself."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -73,7 +90,18 @@ class Incoming:
     error: str | None = None
 
 
-def make_engine(url: str) -> Engine:
+@dataclass(frozen=True)
+class Pool:
+    """Connections to a database server (PostgreSQL): at most ``size + overflow`` at once; a request waits
+    ``timeout`` seconds for one, then fails (the learner is asked to try again)."""
+
+    size: int = 5
+    overflow: int = 10
+    timeout: float = 10.0
+    connect_timeout: int = 5
+
+
+def make_engine(url: str, pool: Pool = Pool()) -> Engine:
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         if str(path) != ":memory:":
@@ -81,17 +109,29 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    connect_args: dict[str, Any] = {}
+    if url.startswith("postgresql"):
+        # times are stored as naive UTC (as on SQLite): the session's zone must not shift them
+        connect_args = {"options": "-c timezone=UTC", "connect_timeout": pool.connect_timeout}
+    return create_engine(url, pool_pre_ping=True, pool_size=pool.size, max_overflow=pool.overflow,
+                         pool_timeout=pool.timeout, connect_args=connect_args)
 
 
 class Repository:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool: Pool = Pool()) -> None:
         self.url = url
-        self.engine = make_engine(url)
-        # SQLite has one writer at a time; queueing writers here is far cheaper than its busy-wait backoff.
-        self._write = threading.Lock()  # SQLite writers of this process, one at a time
+        self.engine = make_engine(url, pool)
+        self.safe_url = self.engine.url.render_as_string(hide_password=True)  # for logs
         self._sqlite = url.startswith("sqlite")
-        SQLModel.metadata.create_all(self.engine)
+        # SQLite has one writer at a time; queueing writers here is far cheaper than its busy-wait backoff.
+        # A database server takes concurrent writers: no lock of ours (a lock that is never contended).
+        self._write: Any = threading.Lock() if self._sqlite else _NoLock()
+        try:
+            self.schema = schema.upgrade(self.engine)  # (revision before, after): pending migrations run now
+        except OperationalError as exc:
+            self.engine.dispose()
+            reason = str(exc.orig or exc).strip().splitlines()[0][:300]
+            raise StorageUnavailable(f"cannot open the database at {self.safe_url}: {reason}") from exc
         self._migrate_review_cards()
 
     def _migrate_review_cards(self) -> None:
@@ -111,8 +151,14 @@ class Repository:
                 db.exec(update(ReviewLog).where(card == cid).values(card=CARD_IDS[cid]))
             db.commit()
 
+    def _insert_new(self, table: Any, key: str) -> Any:
+        """``INSERT`` that skips rows whose ``key`` is taken (SQLite and PostgreSQL both say it this way)."""
+        if self._sqlite:
+            return sqlite_insert(table).on_conflict_do_nothing(index_elements=[key])
+        return postgresql_insert(table).on_conflict_do_nothing(index_elements=[key])
+
     @property
-    def write_lock(self) -> threading.Lock:
+    def write_lock(self) -> Any:
         """Held while writing (other writers of the same database in this process share it)."""
         return self._write
 
@@ -210,14 +256,19 @@ class Repository:
             try:
                 seen = set(db.exec(select(InboxUpdate.update_id).where(col(InboxUpdate.update_id).in_(ids))))
                 fresh = {u.update_id: u for u in updates if u.update_id not in seen}
-                for u in fresh.values():
-                    db.add(InboxUpdate(update_id=u.update_id, chat_id=u.chat_id, body=u.body, received_at=now,
-                                       status=u.status, error=u.error, done_at=now if u.status != "new" else None))
+                stored = 0
+                if fresh:
+                    # another process may store the same ids meanwhile: theirs stand, ours are skipped
+                    rows = [{"update_id": u.update_id, "chat_id": u.chat_id, "body": u.body, "received_at": now,
+                             "status": u.status, "error": u.error, "done_at": now if u.status != "new" else None}
+                            for u in fresh.values()]
+                    insert_new = self._insert_new(InboxUpdate, "update_id").returning(col(InboxUpdate.update_id))
+                    stored = len(db.connection().execute(insert_new, rows).all())
                 db.commit()
             finally:
                 if self._sqlite:
                     db.exec(text("PRAGMA synchronous=NORMAL"))  # type: ignore[call-overload]
-        return len(fresh)
+        return stored
 
     def inbox_heads(self, busy: Collection[int | None], limit: int) -> list[int | None]:
         """Chats with updates to handle, none of ``busy``, those waiting longest first (None: updates of

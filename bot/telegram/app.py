@@ -496,7 +496,7 @@ def run_bot(settings: Settings, course: Course) -> int:
     from bot.sandbox import Sandbox
 
     os.environ.setdefault("PTB_TIMEDELTA", "true")  # RetryAfter.retry_after as a timedelta, without warnings
-    repo = Repository(settings.db_url)
+    repo = Repository(settings.db_url, settings.db_pool())
     sandbox = Sandbox(settings.sandbox_config())
     app = build_application(settings, course, repo, sandbox)
     try:

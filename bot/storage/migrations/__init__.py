@@ -1,0 +1,1 @@
+"""Alembic migrations of the tutor's database (see ``bot.storage.schema``)."""
