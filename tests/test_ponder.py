@@ -74,6 +74,11 @@ def test_in_chinese(course: Course) -> None:
 def test_the_course_uses_it_where_a_lesson_asked_and_answered_at_once(course: Course) -> None:
     ponders = [st.id for sec in course.sections() for st in sec.steps if isinstance(st, Ponder)]
     assert {"p1.why.by-hand", "p1.leaf.where-grad-lands"} <= set(ponders)
+    # issue 14, "Socratic order": explanations that asked a question and answered it in the same message
+    assert {
+        "p2.grad-fn.saved", "p3.ctx.intro", "p3.multi-io.inputs", "p4.retain-graph.sum", "p5.optimizer.accum",
+        "p5.manual-sgd.loop", "p5.manual-sgd.vs-optim", "p7.anomaly.silent",
+    } <= set(ponders)
     for sec in course.sections():
         for st in sec.steps:
             if isinstance(st, Ponder):  # the explanation does not open by asking its own question again
